@@ -1,0 +1,109 @@
+import type { PlanStep, ToolArgs } from './session.events.ts';
+
+/** Bump when a change to the statechart makes old snapshots unsafe to restore. */
+export const SESSION_MACHINE_VERSION = 1;
+
+export const sessionStates = [
+  'idle',
+  'thinking',
+  'awaiting_approval',
+  'executing',
+  'complete',
+  'cancelled',
+  'failed',
+] as const;
+export type SessionState = (typeof sessionStates)[number];
+
+export interface ToolCall {
+  call_id: string;
+  tool: string;
+  args: ToolArgs;
+}
+
+export interface ApprovalRequest extends ToolCall {
+  request_id: string;
+  reason: string;
+  expires_at: string;
+}
+
+/** What the planner sees of earlier steps of the execution. */
+export type HistoryEntry =
+  | { kind: 'result'; call_id: string; tool: string; args: ToolArgs; result: unknown }
+  | { kind: 'rejected'; call_id: string; tool: string; args: ToolArgs; reason: string; by: string };
+
+export interface SessionInput {
+  session_id: string;
+  /** 0 for a session, 1+ for a subagent spawned by `delegate`. */
+  depth?: number;
+  parent_call_id?: string;
+}
+
+export interface SessionContext {
+  session_id: string;
+  depth: number;
+  parent_call_id: string | null;
+  execution_id: string | null;
+  executed_by: string | null;
+  command: string | null;
+  plan: PlanStep[] | null;
+  history: HistoryEntry[];
+  current_call: ToolCall | null;
+  pending: ApprovalRequest | null;
+  summary: string | null;
+  error: { code: string; message: string } | null;
+  executions: number;
+}
+
+export interface PlannerInput {
+  session_id: string;
+  execution_id: string;
+  command: string;
+  plan: PlanStep[] | null;
+  history: HistoryEntry[];
+  depth: number;
+}
+
+/** One planner step: the next tool call (with its approval request if policy needs one), or the answer. */
+export type PlannerOutput =
+  | { kind: 'final'; summary: string }
+  | { kind: 'call'; call: ToolCall; approval: ApprovalRequest | null };
+
+export interface ToolInput {
+  session_id: string;
+  execution_id: string;
+  call: ToolCall;
+  depth: number;
+}
+
+export interface ApprovalTimerInput {
+  session_id: string;
+  request_id: string;
+  expires_at: string;
+}
+
+/**
+ * A tool actor rejects with this shape when a non-idempotent call may or may not have run
+ * (a crash between start and result): the call goes back to a human instead of running again.
+ */
+export interface ToolOutcomeUnknown {
+  code: 'tool_outcome_unknown';
+  message: string;
+  approval: ApprovalRequest;
+}
+
+export function isToolOutcomeUnknown(error: unknown): error is ToolOutcomeUnknown {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { code?: unknown }).code === 'tool_outcome_unknown' &&
+    typeof (error as { approval?: unknown }).approval === 'object'
+  );
+}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === 'object' && error !== null && 'message' in error) {
+    return String((error as { message: unknown }).message);
+  }
+  return String(error);
+}

@@ -1,0 +1,68 @@
+import { z } from 'zod';
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+const configSchema = z
+  .object({
+    NODE_ENV: z.string().optional(),
+    PORT: z.coerce.number().int().min(0).max(65_535).default(8000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    DATABASE_URL: optionalString.pipe(
+      z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    ),
+    DATA_DIR: z.string().min(1).default('./data'),
+    AUTH_MODE: z.enum(['dev', 'jwt']).optional(),
+    JWT_SECRET: optionalString,
+    JWT_JWKS_URL: optionalString.pipe(z.url().optional()),
+    JWT_ISSUER: optionalString,
+    JWT_AUDIENCE: optionalString,
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    APPROVAL_TTL_MS: z.coerce.number().int().min(1_000).default(15 * 60_000),
+    MAX_CONNECTIONS: z.coerce.number().int().min(1).default(100_000),
+  })
+  .transform((env, ctx) => {
+    const authMode = env.AUTH_MODE ?? (env.NODE_ENV === 'production' ? 'jwt' : 'dev');
+    if (authMode === 'jwt' && !env.JWT_SECRET && !env.JWT_JWKS_URL) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JWT_SECRET'],
+        message: 'AUTH_MODE=jwt needs JWT_SECRET or JWT_JWKS_URL',
+      });
+    }
+    if (env.JWT_SECRET !== undefined && env.JWT_SECRET.length < 32) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be at least 32 characters' });
+    }
+    return {
+      port: env.PORT,
+      host: env.HOST,
+      databaseUrl: env.DATABASE_URL,
+      dataDir: env.DATA_DIR,
+      authMode,
+      jwtSecret: env.JWT_SECRET,
+      jwksUrl: env.JWT_JWKS_URL,
+      jwtIssuer: env.JWT_ISSUER,
+      jwtAudience: env.JWT_AUDIENCE,
+      logLevel: env.LOG_LEVEL,
+      approvalTtlMs: env.APPROVAL_TTL_MS,
+      maxConnections: env.MAX_CONNECTIONS,
+    };
+  });
+
+export type Config = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  readonly code = 'invalid_config';
+}
+
+/** Reads the environment once. A bad value throws a ConfigError naming the variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = configSchema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map(
+    (issue) => `${issue.path.join('.') || 'environment'}: ${issue.message}`,
+  );
+  throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+}

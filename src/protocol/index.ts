@@ -1,0 +1,3 @@
+export * from './inbound.ts';
+export * from './outbound.ts';
+export * from './codec.ts';

@@ -1,0 +1,134 @@
+import type { OutboundEvent } from '../protocol/outbound.ts';
+import { chainHash, GENESIS_HASH, verifyEvents } from './event-chain.ts';
+import type {
+  ApprovalRecord,
+  DecideResult,
+  ExecutionRecord,
+  SessionRecord,
+  Store,
+  StoredEvent,
+  ToolOutcome,
+} from './store.ts';
+
+const TERMINAL_OR_IDLE = new Set(['idle', 'complete', 'cancelled', 'failed']);
+
+/** A Store in process memory: for unit tests of the runtime. Nothing survives the process. */
+export function createMemoryStore(): Store {
+  const sessions = new Map<string, SessionRecord>();
+  const events = new Map<string, StoredEvent[]>();
+  const approvals = new Map<string, ApprovalRecord>();
+  const executions = new Map<string, ExecutionRecord>();
+  const outcomes = new Map<string, ToolOutcome>();
+  const clone = <T>(value: T): T => structuredClone(value);
+
+  return {
+    kind: 'memory',
+    ping: () => Promise.resolve(),
+
+    createSession(input) {
+      const now = new Date().toISOString();
+      const record: SessionRecord = {
+        ...input,
+        snapshot: null,
+        last_seq: 0,
+        created_at: now,
+        updated_at: now,
+      };
+      sessions.set(input.id, record);
+      return Promise.resolve(clone(record));
+    },
+    getSession: (id) => Promise.resolve(clone(sessions.get(id))),
+    listActiveSessions: () =>
+      Promise.resolve(
+        [...sessions.values()].filter((s) => !TERMINAL_OR_IDLE.has(s.state)).map(clone),
+      ),
+    saveSnapshot(id, state, snapshot, machineVersion) {
+      const record = sessions.get(id);
+      if (record) {
+        Object.assign(record, {
+          state,
+          snapshot: clone(snapshot),
+          machine_version: machineVersion,
+          updated_at: new Date().toISOString(),
+        });
+      }
+      return Promise.resolve();
+    },
+
+    appendEvents(batch: readonly OutboundEvent[]) {
+      for (const event of batch) {
+        const log = events.get(event.session_id) ?? [];
+        const prev = log.at(-1)?.hash ?? GENESIS_HASH;
+        const stored = {
+          ...clone(event),
+          prev_hash: prev,
+          hash: chainHash(prev, event),
+        } as StoredEvent;
+        log.push(stored);
+        events.set(event.session_id, log);
+        const session = sessions.get(event.session_id);
+        if (session) session.last_seq = event.seq;
+      }
+      return Promise.resolve();
+    },
+    readEvents: (sessionId, afterSeq, limit) =>
+      Promise.resolve(
+        (events.get(sessionId) ?? [])
+          .filter((e) => e.seq > afterSeq)
+          .slice(0, limit)
+          .map(clone),
+      ),
+    lastSeq: (sessionId) => Promise.resolve(events.get(sessionId)?.at(-1)?.seq ?? 0),
+    verifyChain: (sessionId) =>
+      Promise.resolve(verifyEvents(sessionId, events.get(sessionId) ?? [])),
+
+    upsertExecution(execution) {
+      executions.set(execution.execution_id, clone(execution));
+      return Promise.resolve();
+    },
+
+    createApproval(approval) {
+      approvals.set(approval.request_id, clone(approval));
+      return Promise.resolve();
+    },
+    getApproval: (requestId) => Promise.resolve(clone(approvals.get(requestId))),
+    listApprovals: (filter) =>
+      Promise.resolve(
+        [...approvals.values()]
+          .filter(
+            (a) =>
+              (filter.status === undefined || a.status === filter.status) &&
+              (filter.session_id === undefined || a.session_id === filter.session_id),
+          )
+          .map(clone),
+      ),
+    decideApproval(decision): Promise<DecideResult> {
+      const approval = approvals.get(decision.request_id);
+      if (!approval) return Promise.resolve({ ok: false, reason: 'not_found' });
+      if (approval.status !== 'pending') {
+        return Promise.resolve({ ok: false, reason: 'already_decided', approval: clone(approval) });
+      }
+      Object.assign(approval, {
+        status: decision.status,
+        decided_by: decision.decided_by,
+        decided_at: decision.decided_at,
+        decision_reason: decision.decision_reason ?? null,
+        edited_args: decision.edited_args ?? null,
+      });
+      return Promise.resolve({ ok: true, approval: clone(approval) });
+    },
+
+    getToolOutcome: (callId) => Promise.resolve(clone(outcomes.get(callId))),
+    recordToolStart(outcome) {
+      if (outcomes.has(outcome.call_id)) return Promise.resolve(false);
+      outcomes.set(outcome.call_id, clone(outcome));
+      return Promise.resolve(true);
+    },
+    recordToolOutcome(outcome) {
+      outcomes.set(outcome.call_id, clone(outcome));
+      return Promise.resolve();
+    },
+
+    close: () => Promise.resolve(),
+  };
+}

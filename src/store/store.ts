@@ -1,0 +1,128 @@
+import type { OutboundEvent } from '../protocol/outbound.ts';
+import type { SessionState } from '../../machines/session.types.ts';
+
+/** One stored event of the audit log: the wire event as it was sent, plus its chain hashes. */
+export type StoredEvent = OutboundEvent & { prev_hash: string; hash: string };
+
+export interface SessionRecord {
+  id: string;
+  owner: string;
+  state: SessionState;
+  /** The actor's persisted snapshot (JSON), or null before the first transition. */
+  snapshot: unknown;
+  machine_version: number;
+  last_seq: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export type ApprovalStatus =
+  'pending' | 'approved' | 'rejected' | 'edited' | 'expired' | 'cancelled';
+
+export interface ApprovalRecord {
+  request_id: string;
+  session_id: string;
+  execution_id: string;
+  call_id: string;
+  tool: string;
+  args: Record<string, unknown>;
+  edited_args: Record<string, unknown> | null;
+  reason: string;
+  status: ApprovalStatus;
+  decided_by: string | null;
+  decided_at: string | null;
+  decision_reason: string | null;
+  expires_at: string;
+  created_at: string;
+  subagent_id: string | null;
+}
+
+export interface Decision {
+  request_id: string;
+  status: Exclude<ApprovalStatus, 'pending'>;
+  decided_by: string;
+  decided_at: string;
+  decision_reason?: string;
+  edited_args?: Record<string, unknown>;
+}
+
+/** Exactly one decision wins: the others learn whether the request exists at all. */
+export type DecideResult =
+  | { ok: true; approval: ApprovalRecord }
+  | { ok: false; reason: 'not_found' }
+  | { ok: false; reason: 'already_decided'; approval: ApprovalRecord };
+
+export interface ExecutionRecord {
+  execution_id: string;
+  session_id: string;
+  command: string;
+  started_by: string;
+  state: SessionState;
+  started_at: string;
+  ended_at: string | null;
+}
+
+/** The recorded outcome of one tool call, by call id: what makes a restore never repeat one. */
+export type ToolOutcome =
+  | { status: 'started'; call_id: string; tool: string; args: Record<string, unknown> }
+  | { status: 'succeeded'; call_id: string; tool: string; result: unknown }
+  | { status: 'failed'; call_id: string; tool: string; error: string };
+
+export type ChainVerification =
+  | { ok: true; session_id: string; events: number }
+  | { ok: false; session_id: string; events: number; broken_seq: number; problem: string };
+
+export interface Store {
+  /** `postgres`, `pglite` or `memory`: for logs and /readyz. */
+  readonly kind: string;
+  /** Answers when the backing database is reachable. */
+  ping(): Promise<void>;
+
+  createSession(session: {
+    id: string;
+    owner: string;
+    state: SessionState;
+    machine_version: number;
+  }): Promise<SessionRecord>;
+  getSession(id: string): Promise<SessionRecord | undefined>;
+  /** Sessions whose actor was doing something when the process stopped (not idle/terminal). */
+  listActiveSessions(): Promise<SessionRecord[]>;
+  saveSnapshot(
+    id: string,
+    state: SessionState,
+    snapshot: unknown,
+    machineVersion: number,
+  ): Promise<void>;
+
+  /**
+   * Appends events to the audit log (seq given by the caller, strictly increasing per session).
+   * Resolves once they are durable. Implementations batch concurrent calls (group commit)
+   * and chain each event's hash to the previous one of its session.
+   */
+  appendEvents(events: readonly OutboundEvent[]): Promise<void>;
+  readEvents(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
+  lastSeq(sessionId: string): Promise<number>;
+  verifyChain(sessionId: string): Promise<ChainVerification>;
+
+  upsertExecution(execution: ExecutionRecord): Promise<void>;
+
+  createApproval(approval: ApprovalRecord): Promise<void>;
+  getApproval(requestId: string): Promise<ApprovalRecord | undefined>;
+  listApprovals(filter: {
+    status?: ApprovalStatus;
+    session_id?: string;
+  }): Promise<ApprovalRecord[]>;
+  /** A conditional update (pending -> decided), committed before it resolves. */
+  decideApproval(decision: Decision): Promise<DecideResult>;
+
+  getToolOutcome(callId: string): Promise<ToolOutcome | undefined>;
+  /** Records that a call is about to run. Resolves false when the call id was already recorded. */
+  recordToolStart(
+    outcome: Extract<ToolOutcome, { status: 'started' }>,
+    sessionId: string,
+  ): Promise<boolean>;
+  recordToolOutcome(outcome: Exclude<ToolOutcome, { status: 'started' }>): Promise<void>;
+
+  /** Flushes pending batches and releases the database (and its lock). */
+  close(): Promise<void>;
+}
