@@ -455,10 +455,6 @@ export const sessionMachine = setup({
                 guard: 'isOutcomeUnknown',
                 target: '#session.awaiting_approval',
                 actions: [
-                  assign({
-                    pending: ({ event }) =>
-                      isToolOutcomeUnknown(event.error) ? event.error.approval : null,
-                  }),
                   emit(({ context, event }) => ({
                     type: 'error' as const,
                     execution_id: context.execution_id,
@@ -468,6 +464,17 @@ export const sessionMachine = setup({
                       call_id: context.current_call?.call_id ?? '',
                     },
                   })),
+                  // A human decides on a fresh call id: approving it runs the call again.
+                  assign(({ event }) => {
+                    if (!isToolOutcomeUnknown(event.error)) return {};
+                    const {
+                      request_id: _r,
+                      reason: _why,
+                      expires_at: _at,
+                      ...call
+                    } = event.error.approval;
+                    return { pending: event.error.approval, current_call: call };
+                  }),
                   'emitApprovalRequired',
                 ],
               },

@@ -11,7 +11,10 @@ const configSchema = z
     PORT: z.coerce.number().int().min(0).max(65_535).default(8000),
     HOST: z.string().min(1).default('127.0.0.1'),
     DATABASE_URL: optionalString.pipe(
-      z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+      z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+        .optional(),
     ),
     DATA_DIR: z.string().min(1).default('./data'),
     AUTH_MODE: z.enum(['dev', 'jwt']).optional(),
@@ -19,8 +22,14 @@ const configSchema = z
     JWT_JWKS_URL: optionalString.pipe(z.url().optional()),
     JWT_ISSUER: optionalString,
     JWT_AUDIENCE: optionalString,
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    APPROVAL_TTL_MS: z.coerce.number().int().min(1_000).default(15 * 60_000),
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info'),
+    APPROVAL_TTL_MS: z.coerce
+      .number()
+      .int()
+      .min(1_000)
+      .default(15 * 60_000),
     MAX_CONNECTIONS: z.coerce.number().int().min(1).default(100_000),
   })
   .transform((env, ctx) => {
@@ -33,7 +42,11 @@ const configSchema = z
       });
     }
     if (env.JWT_SECRET !== undefined && env.JWT_SECRET.length < 32) {
-      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be at least 32 characters' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JWT_SECRET'],
+        message: 'must be at least 32 characters',
+      });
     }
     return {
       port: env.PORT,

@@ -26,3 +26,6 @@ export const inboundMessageSchema = z.discriminatedUnion('type', [
 ]);
 export type InboundMessage = z.infer<typeof inboundMessageSchema>;
 export type InboundOf<T extends InboundType> = Extract<InboundMessage, { type: T }>;
+
+/** The messages that act on a session (everything but ping). */
+export type Command = Exclude<InboundMessage, { type: 'ping' }>;

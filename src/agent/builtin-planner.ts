@@ -1,0 +1,12 @@
+import { createCommandPlanner } from './command-planner.ts';
+import { createPlanPlanner } from './plan-planner.ts';
+import type { Planner } from './planner.ts';
+
+/** The built-in agent: the `plan` when the execute message has one, else the command rules. */
+export function createBuiltinPlanner(): Planner {
+  const plans = createPlanPlanner();
+  const commands = createCommandPlanner();
+  return {
+    next: (input, signal) => (input.plan ? plans : commands).next(input, signal),
+  };
+}

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { planStepSchema } from '../../machines/session.events.ts';
+import { AppError } from '../errors.ts';
+import type { Ledger } from './ledger.ts';
+import { abortError, defineTool, type ToolDefinition } from './tool.ts';
+
+/** Transfers above this amount wait for a human. */
+export const TRANSFER_APPROVAL_LIMIT = 100;
+const MAX_SLEEP_MS = 10 * 60_000;
+
+const account = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9_-]+$/i, 'letters, digits, _ and - only');
+
+export function createBuiltinTools(ledger: Ledger): ToolDefinition[] {
+  return [
+    defineTool({
+      name: 'echo',
+      description: 'Returns the text it is given.',
+      args: z.strictObject({ text: z.string().max(10_000) }),
+      approval: 'never',
+      idempotent: true,
+      run: ({ text }) => Promise.resolve({ text }),
+    }),
+    defineTool({
+      name: 'get_balance',
+      description: 'Reads an account balance from the demo ledger.',
+      args: z.strictObject({ account: account.default('operating') }),
+      approval: 'never',
+      idempotent: true,
+      run: ({ account: name }) => Promise.resolve({ account: name, balance: ledger.balance(name) }),
+    }),
+    defineTool({
+      name: 'transfer',
+      description: `Moves money in the demo ledger. Needs approval above ${TRANSFER_APPROVAL_LIMIT}.`,
+      args: z.strictObject({
+        to: account,
+        amount: z.number().positive().max(1_000_000_000).finite(),
+        currency: z.string().regex(/^[A-Z]{3}$/, 'a three-letter ISO code such as USD'),
+        from: account.default('operating'),
+      }),
+      approval: ({ amount, currency, to }) =>
+        amount > TRANSFER_APPROVAL_LIMIT
+          ? `transfer of ${amount} ${currency} to ${to} is above the ${TRANSFER_APPROVAL_LIMIT} ${currency} limit`
+          : null,
+      idempotent: false,
+      run: ({ from, to, amount, currency }) => {
+        if (from === to)
+          throw new AppError('invalid_tool_args', 'cannot transfer to the same account');
+        const balances = ledger.transfer(from, to, amount);
+        return Promise.resolve({ from, to, amount, currency, ...balances });
+      },
+    }),
+    defineTool({
+      name: 'sleep',
+      description: 'Waits for ms milliseconds; stops at once when cancelled.',
+      args: z.strictObject({ ms: z.number().int().min(0).max(MAX_SLEEP_MS) }),
+      approval: 'never',
+      idempotent: true,
+      run: ({ ms }, { signal }) =>
+        new Promise((resolve, reject) => {
+          if (signal.aborted) return reject(abortError(signal));
+          const started = Date.now();
+          const timer = setTimeout(() => {
+            signal.removeEventListener('abort', onAbort);
+            resolve({ slept_ms: Date.now() - started });
+          }, ms);
+          const onAbort = () => {
+            clearTimeout(timer);
+            reject(abortError(signal));
+          };
+          signal.addEventListener('abort', onAbort, { once: true });
+        }),
+    }),
+    defineTool({
+      name: 'fail',
+      description: 'Always throws: for error paths.',
+      args: z.strictObject({ message: z.string().max(2_000).default('the fail tool failed') }),
+      approval: 'never',
+      idempotent: true,
+      run: ({ message }) => Promise.reject(new AppError('tool_error', message)),
+    }),
+    defineTool({
+      name: 'delegate',
+      description: 'Runs a subagent with its own plan; its approvals surface on this session.',
+      args: z.strictObject({
+        task: z.string().min(1).max(2_000),
+        plan: z.array(planStepSchema).min(1).max(100),
+      }),
+      approval: 'never',
+      idempotent: true,
+      // The session machine runs valid delegate calls as a subagent child actor; this runs
+      // only when it could not, and says why.
+      run: () => Promise.reject(new AppError('invalid_tool_args', 'delegate runs as a subagent')),
+    }),
+  ];
+}

@@ -1,0 +1,46 @@
+import { AppError } from '../errors.ts';
+import type { ToolContext, ToolDefinition } from './tool.ts';
+
+export interface ToolRegistry {
+  get(name: string): ToolDefinition | undefined;
+  list(): ToolDefinition[];
+  /** The reason a call needs a human, or null. Invalid args need none: they fail when run. */
+  approvalReason(name: string, args: Record<string, unknown>): string | null;
+  /** Validates the args against the tool's schema and runs it. */
+  run(name: string, args: Record<string, unknown>, context: ToolContext): Promise<unknown>;
+}
+
+export function createToolRegistry(tools: readonly ToolDefinition[]): ToolRegistry {
+  const byName = new Map(tools.map((tool) => [tool.name, tool]));
+  if (byName.size !== tools.length) throw new Error('tool names must be unique');
+
+  function require(name: string): ToolDefinition {
+    const tool = byName.get(name);
+    if (!tool) throw new AppError('unknown_tool', `unknown tool "${name}"`);
+    return tool;
+  }
+
+  return {
+    get: (name) => byName.get(name),
+    list: () => [...byName.values()],
+    approvalReason(name, args) {
+      const tool = byName.get(name);
+      if (!tool || tool.approval === 'never') return null;
+      if (tool.approval === 'always') return `${name} always needs approval`;
+      const parsed = tool.args.safeParse(args);
+      return parsed.success ? tool.approval(parsed.data) : null;
+    },
+    async run(name, args, context) {
+      const tool = require(name);
+      const parsed = tool.args.safeParse(args);
+      if (!parsed.success) {
+        const detail = parsed.error.issues
+          .slice(0, 3)
+          .map((i) => `${i.path.join('.') || '(args)'}: ${i.message}`)
+          .join('; ');
+        throw new AppError('invalid_tool_args', `invalid args for ${name}: ${detail}`);
+      }
+      return tool.run(parsed.data, context);
+    },
+  };
+}

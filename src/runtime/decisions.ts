@@ -1,0 +1,100 @@
+import type { Clock } from './clock.ts';
+import type { ToolRegistry } from '../agent/tool-registry.ts';
+import { AppError } from '../errors.ts';
+import type { Command } from '../protocol/inbound.ts';
+import type { Decision, Store } from '../store/store.ts';
+import type { SessionHost } from './session-host.ts';
+
+export type DecisionCommand = Extract<Command, { type: 'approve' | 'reject' | 'edit' }>;
+
+const STATUS = { approve: 'approved', reject: 'rejected', edit: 'edited' } as const;
+
+/**
+ * A human decision: checked, committed (a conditional update, so exactly one of two racing
+ * decisions wins), and only then given to the actor that waits for it.
+ */
+export function decide(
+  deps: { session: SessionHost; store: Store; registry: ToolRegistry; clock: Clock },
+  command: DecisionCommand,
+  by: string,
+): Promise<void> {
+  const { session, store } = deps;
+  return session.serial(async () => {
+    await session.flush();
+    const approval = await store.getApproval(command.request_id);
+    if (!approval || approval.session_id !== session.id) {
+      throw new AppError(
+        'approval_not_found',
+        `no approval request ${command.request_id} in this session`,
+        404,
+        {
+          request_id: command.request_id,
+        },
+      );
+    }
+    if (approval.status !== 'pending') {
+      throw alreadyDecided(command.request_id, approval.status, approval.decided_by);
+    }
+    const event = { ...stripId(command), by };
+    const actor = session.actorForRequest(command.request_id);
+    if (!actor || !actor.getSnapshot().can(event)) {
+      throw new AppError(
+        'not_allowed_in_state',
+        `${command.type} is not allowed while ${session.state()}`,
+        409,
+        {
+          request_id: command.request_id,
+        },
+      );
+    }
+    if (command.type === 'edit') {
+      const tool = deps.registry.get(approval.tool);
+      const parsed = tool?.args.safeParse(command.edited_args);
+      if (parsed && !parsed.success) {
+        const detail = parsed.error.issues
+          .slice(0, 3)
+          .map((i) => `${i.path.join('.')}: ${i.message}`);
+        throw new AppError(
+          'invalid_tool_args',
+          `edited args for ${approval.tool}: ${detail.join('; ')}`,
+          400,
+          {
+            request_id: command.request_id,
+          },
+        );
+      }
+    }
+    const decision: Decision = {
+      request_id: command.request_id,
+      status: STATUS[command.type],
+      decided_by: by,
+      decided_at: new Date(deps.clock.now()).toISOString(),
+      ...(command.type === 'reject' && command.reason !== undefined
+        ? { decision_reason: command.reason }
+        : {}),
+      ...(command.type === 'edit' ? { edited_args: command.edited_args } : {}),
+    };
+    const result = await store.decideApproval(decision);
+    if (!result.ok) {
+      if (result.reason === 'not_found') {
+        throw new AppError('approval_not_found', `no approval request ${command.request_id}`, 404);
+      }
+      throw alreadyDecided(command.request_id, result.approval.status, result.approval.decided_by);
+    }
+    actor.send(event);
+  });
+}
+
+function alreadyDecided(requestId: string, status: string, by: string | null): AppError {
+  return new AppError(
+    'approval_already_decided',
+    `approval request ${requestId} is already ${status}${by ? ` by ${by}` : ''}`,
+    409,
+    { request_id: requestId, status },
+  );
+}
+
+function stripId<T extends { id?: string | undefined }>(command: T): Omit<T, 'id'> {
+  const { id: _id, ...rest } = command;
+  return rest;
+}

@@ -1,0 +1,68 @@
+import type { OutboundEvent } from '../protocol/outbound.ts';
+import type { Store } from '../store/store.ts';
+import { stripChain } from '../store/event-chain.ts';
+
+export type EventListener = (event: OutboundEvent) => void;
+
+const REPLAY_PAGE = 500;
+
+interface Subscriber {
+  listener: EventListener;
+  /** Highest seq this subscriber has been given. */
+  delivered: number;
+  /** Live events that arrived while the replay was still reading the log. */
+  buffer: OutboundEvent[] | null;
+}
+
+/**
+ * Hands a session's stored events to its subscribers. A subscriber that asks for events
+ * after seq n first gets the stored ones from the log, then the live ones, each exactly once.
+ */
+export function createEventFanout(sessionId: string, store: Store, initialSeq: number) {
+  const subscribers = new Set<Subscriber>();
+  let published = initialSeq;
+
+  function deliver(sub: Subscriber, event: OutboundEvent): void {
+    if (event.seq <= sub.delivered) return;
+    sub.delivered = event.seq;
+    sub.listener(event);
+  }
+
+  return {
+    lastSeq: () => published,
+
+    publish(event: OutboundEvent): void {
+      published = Math.max(published, event.seq);
+      for (const sub of subscribers) {
+        if (sub.buffer) sub.buffer.push(event);
+        else deliver(sub, event);
+      }
+    },
+
+    async subscribe(afterSeq: number, listener: EventListener): Promise<() => void> {
+      const from = Math.max(0, afterSeq);
+      const sub: Subscriber = { listener, delivered: from, buffer: from < published ? [] : null };
+      subscribers.add(sub);
+      const unsubscribe = () => void subscribers.delete(sub);
+      if (!sub.buffer) return unsubscribe;
+      try {
+        for (;;) {
+          const page = await store.readEvents(sessionId, sub.delivered, REPLAY_PAGE);
+          for (const stored of page) deliver(sub, stripChain(stored));
+          if (page.length < REPLAY_PAGE) break;
+        }
+      } catch (error) {
+        unsubscribe();
+        throw error;
+      }
+      const buffered = sub.buffer;
+      sub.buffer = null;
+      for (const event of buffered) deliver(sub, event);
+      return unsubscribe;
+    },
+
+    close(): void {
+      subscribers.clear();
+    },
+  };
+}

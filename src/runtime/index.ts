@@ -1,0 +1,5 @@
+export * from './clock.ts';
+export * from './ids.ts';
+export * from './session-runtime.ts';
+export type { SessionHost } from './session-host.ts';
+export type { EventListener } from './event-fanout.ts';

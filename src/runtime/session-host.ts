@@ -1,0 +1,204 @@
+import type { Logger } from 'pino';
+import { createActor, type AnyActorRef } from 'xstate';
+import type { SessionEmitted } from '../../machines/session.emitted.ts';
+import { SESSION_MACHINE_VERSION, type SessionState } from '../../machines/session.types.ts';
+import type { OutboundEvent, PendingApproval } from '../protocol/outbound.ts';
+import type { Store } from '../store/store.ts';
+import type { Clock } from './clock.ts';
+import type { SessionLogic } from './session-logic.ts';
+import { snapshotOf, subagentIdOf, subagentOf, toOutbound, topState } from './session-events.ts';
+import { createEventFanout, type EventListener } from './event-fanout.ts';
+
+export interface SessionHostDeps {
+  store: Store;
+  logic: SessionLogic;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface SessionHost {
+  readonly id: string;
+  readonly owner: string;
+  readonly root: AnyActorRef;
+  state(): SessionState;
+  /** The seq of the last event stored and sent. */
+  lastSeq(): number;
+  pendingApprovals(): PendingApproval[];
+  /** The actor (the session or one of its subagents) that holds a pending request. */
+  actorForRequest(requestId: string): AnyActorRef | undefined;
+  /** Live events, after replaying stored ones with seq > afterSeq (no gap, no duplicate). */
+  subscribe(afterSeq: number, listener: EventListener): Promise<() => void>;
+  /** Runs fn after every earlier command of this session: decisions never interleave. */
+  serial<T>(fn: () => Promise<T>): Promise<T>;
+  /** Resolves when every event and write so far is durable. */
+  flush(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * One session's actor and its bookkeeping: what the statechart emits becomes numbered wire
+ * events, stored (with the approvals and executions they imply) before they are sent.
+ */
+export function startSessionHost(
+  deps: SessionHostDeps,
+  session: { id: string; owner: string; snapshot: unknown; last_seq: number },
+): SessionHost {
+  const { store, clock } = deps;
+  const log = deps.logger.child({ sessionId: session.id });
+  let seq = session.last_seq;
+  let writes: Promise<unknown> = Promise.resolve();
+  let queue: Promise<unknown> = Promise.resolve();
+  let executionStartedAt: string | null = null;
+  const fanout = createEventFanout(session.id, store, session.last_seq);
+
+  const root = createActor(deps.logic, {
+    input: { session_id: session.id },
+    ...(session.snapshot ? { snapshot: session.snapshot as never } : {}),
+  });
+
+  function record(emitted: SessionEmitted, actor: AnyActorRef, subagentId: string | null): void {
+    const rootContext = snapshotOf(root).context;
+    const event = toOutbound(
+      emitted,
+      {
+        session_id: session.id,
+        seq: ++seq,
+        timestamp: new Date(clock.now()).toISOString(),
+        state: topState(snapshotOf(root).value),
+        execution_id: rootContext.execution_id ?? emitted.execution_id,
+      },
+      subagentId,
+    );
+    const stored = Promise.all([store.appendEvents([event]), sideEffects(event, subagentId)]);
+    writes = Promise.all([writes, stored]).then(() => fanout.publish(event));
+    writes = writes.catch((error: unknown) =>
+      log.error({ err: error, seq: event.seq }, 'event not stored'),
+    );
+    if (emitted.type === 'subagent_start') {
+      const child = subagentOf(actor);
+      if (child) attach(child, emitted.data.subagent_id);
+    }
+  }
+
+  /** The rows an event implies, written before the event is sent. */
+  function sideEffects(event: OutboundEvent, subagentId: string | null): Promise<unknown> {
+    if (event.type === 'approval_required') {
+      return store.createApproval({
+        ...event.data,
+        session_id: session.id,
+        execution_id: event.execution_id ?? '',
+        edited_args: null,
+        status: 'pending',
+        decided_by: null,
+        decided_at: null,
+        decision_reason: null,
+        created_at: event.timestamp,
+        subagent_id: subagentId,
+      });
+    }
+    if (subagentId !== null) return Promise.resolve();
+    const context = snapshotOf(root).context;
+    if (event.type === 'thinking') executionStartedAt = event.timestamp;
+    const ends =
+      event.type === 'complete' ||
+      event.type === 'cancelled' ||
+      (event.type === 'error' && event.state === 'failed');
+    if (event.type === 'thinking' || ends) {
+      return store.upsertExecution({
+        execution_id: context.execution_id ?? '',
+        session_id: session.id,
+        command: context.command ?? '',
+        started_by: context.executed_by ?? '',
+        state: event.state,
+        started_at: executionStartedAt ?? event.timestamp,
+        ended_at: ends ? event.timestamp : null,
+      });
+    }
+    return Promise.resolve();
+  }
+
+  function attach(actor: AnyActorRef, subagentId: string | null): void {
+    actor.on('*', (emitted: SessionEmitted) => record(emitted, actor, subagentId));
+    const child = subagentOf(actor);
+    if (child) attach(child, subagentIdOf(child));
+  }
+
+  // Snapshots are saved coalesced: at most one write in flight, then the latest one.
+  let saving = false;
+  let dirty = false;
+  function saveSnapshot(): void {
+    if (saving) {
+      dirty = true;
+      return;
+    }
+    saving = true;
+    dirty = false;
+    const state = topState(snapshotOf(root).value);
+    const persisted = root.getPersistedSnapshot();
+    const write = store
+      .saveSnapshot(session.id, state, persisted, SESSION_MACHINE_VERSION)
+      .catch((error: unknown) => log.error({ err: error }, 'snapshot not saved'))
+      .finally(() => {
+        saving = false;
+        if (dirty) saveSnapshot();
+      });
+    writes = Promise.all([writes, write]);
+  }
+
+  attach(root, null);
+  root.subscribe({
+    next: saveSnapshot,
+    error: (err: unknown) => log.error({ err }, 'session actor failed'),
+  });
+  root.start();
+
+  function pendingOf(actor: AnyActorRef, subagentId: string | null, out: PendingApproval[]): void {
+    const snapshot = snapshotOf(actor);
+    if (topState(snapshot.value) === 'awaiting_approval' && snapshot.context.pending) {
+      out.push(
+        subagentId
+          ? { ...snapshot.context.pending, subagent_id: subagentId }
+          : snapshot.context.pending,
+      );
+    }
+    const child = subagentOf(actor);
+    if (child) pendingOf(child, subagentIdOf(child), out);
+  }
+
+  return {
+    id: session.id,
+    owner: session.owner,
+    root,
+    state: () => topState(snapshotOf(root).value),
+    lastSeq: () => fanout.lastSeq(),
+    pendingApprovals() {
+      const out: PendingApproval[] = [];
+      pendingOf(root, null, out);
+      return out;
+    },
+    actorForRequest(requestId) {
+      for (let actor: AnyActorRef | undefined = root; actor; actor = subagentOf(actor)) {
+        if (snapshotOf(actor).context.pending?.request_id === requestId) return actor;
+      }
+      return undefined;
+    },
+    subscribe: (afterSeq, listener) => fanout.subscribe(afterSeq, listener),
+    serial<T>(fn: () => Promise<T>): Promise<T> {
+      const run = queue.then(fn);
+      queue = run.catch(() => undefined);
+      return run;
+    },
+    async flush() {
+      let current: Promise<unknown>;
+      do {
+        current = writes;
+        await current;
+      } while (current !== writes);
+    },
+    async stop() {
+      await this.flush();
+      root.stop();
+      fanout.close();
+    },
+  };
+}

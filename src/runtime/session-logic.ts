@@ -1,0 +1,89 @@
+import { fromCallback, fromPromise } from 'xstate';
+import { sessionMachine } from '../../machines/session.machine.ts';
+import type {
+  ApprovalRequest,
+  ApprovalTimerInput,
+  PlannerInput,
+  PlannerOutput,
+  SessionInput,
+  ToolInput,
+} from '../../machines/session.types.ts';
+import type { Planner } from '../agent/planner.ts';
+import type { ToolRegistry } from '../agent/tool-registry.ts';
+import { AppError } from '../errors.ts';
+import type { Store } from '../store/store.ts';
+import type { Clock } from './clock.ts';
+import { newId } from './ids.ts';
+import { runToolCall } from './tool-runner.ts';
+
+export interface SessionLogicDeps {
+  planner: Planner;
+  registry: ToolRegistry;
+  store: Store;
+  clock: Clock;
+  approvalTtlMs: number;
+  /** Commits an expiry decision; resolves true when it won (nobody decided first). */
+  expire(sessionId: string, requestId: string): Promise<boolean>;
+  /** How deep `delegate` may nest subagents. */
+  maxDepth?: number;
+}
+
+export type SessionLogic = ReturnType<typeof createSessionLogic>;
+
+/** The session machine with the real planner, tool runner, expiry timer and subagents. */
+export function createSessionLogic(deps: SessionLogicDeps) {
+  const approvalFor = (
+    call: Omit<ApprovalRequest, 'request_id' | 'expires_at'>,
+  ): ApprovalRequest => ({
+    ...call,
+    request_id: newId('req'),
+    expires_at: new Date(deps.clock.now() + deps.approvalTtlMs).toISOString(),
+  });
+
+  const planner = fromPromise<PlannerOutput, PlannerInput>(async ({ input, signal }) => {
+    const step = await deps.planner.next(input, signal);
+    if (step.kind === 'final') return step;
+    const call = { call_id: newId('call'), tool: step.tool, args: step.args };
+    const reason = deps.registry.approvalReason(call.tool, call.args);
+    return {
+      kind: 'call',
+      call,
+      approval: reason === null ? null : approvalFor({ ...call, reason }),
+    };
+  });
+
+  const tool = fromPromise<unknown, ToolInput>(({ input, signal }) =>
+    runToolCall({ registry: deps.registry, store: deps.store, approvalFor }, input, signal),
+  );
+
+  // Armed from the absolute deadline, so a restored session re-arms it with the time left.
+  const approvalTimer = fromCallback<
+    { type: 'approval.expired'; request_id: string },
+    ApprovalTimerInput
+  >(({ input, sendBack }) => {
+    const handle = deps.clock.setTimeout(
+      () => {
+        void deps.expire(input.session_id, input.request_id).then((won) => {
+          if (won) sendBack({ type: 'approval.expired', request_id: input.request_id });
+        });
+      },
+      Date.parse(input.expires_at) - deps.clock.now(),
+    );
+    return () => deps.clock.clearTimeout(handle);
+  });
+
+  const tooDeep = fromPromise<unknown, SessionInput>(() =>
+    Promise.reject(new AppError('delegation_too_deep', 'subagents may not delegate any deeper')),
+  );
+
+  const base = { planner, tool, approvalTimer };
+  let logic = sessionMachine.provide({ actors: { ...base, subagent: tooDeep } });
+  for (let depth = 1; depth < (deps.maxDepth ?? 3); depth++) {
+    logic = sessionMachine.provide({
+      actors: { ...base, subagent: logic as unknown as typeof tooDeep },
+    });
+  }
+  return sessionMachine.provide({
+    actors: { ...base, subagent: logic as unknown as typeof tooDeep },
+  });
+}

@@ -1,0 +1,179 @@
+import type { Logger } from 'pino';
+import type { SessionCommandEvent } from '../../machines/session.events.ts';
+import { SESSION_MACHINE_VERSION } from '../../machines/session.types.ts';
+import type { Planner } from '../agent/planner.ts';
+import type { ToolRegistry } from '../agent/tool-registry.ts';
+import { AppError } from '../errors.ts';
+import type { Command } from '../protocol/inbound.ts';
+import type { ApprovalRecord, ApprovalStatus, SessionRecord, Store } from '../store/store.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { decide, type DecisionCommand } from './decisions.ts';
+import { newId } from './ids.ts';
+import { createSessionLogic } from './session-logic.ts';
+import { startSessionHost, type SessionHost } from './session-host.ts';
+
+export interface SessionRuntimeDeps {
+  store: Store;
+  planner: Planner;
+  registry: ToolRegistry;
+  logger: Logger;
+  clock?: Clock;
+  approvalTtlMs?: number;
+}
+
+export interface SessionRuntime {
+  readonly store: Store;
+  createSession(owner: string): Promise<SessionHost>;
+  /** The live session, restored from its snapshot when it is not in memory; undefined if none. */
+  getSession(id: string): Promise<SessionHost | undefined>;
+  /** Sends a validated command as `by`. Throws an AppError the caller answers with. */
+  send(sessionId: string, command: Command, by: string): Promise<void>;
+  getApproval(requestId: string): Promise<ApprovalRecord | undefined>;
+  listApprovals(filter: {
+    status?: ApprovalStatus;
+    session_id?: string;
+  }): Promise<ApprovalRecord[]>;
+  /** Restores every session that was mid-flight when the process stopped. */
+  restoreActive(): Promise<number>;
+  activeCount(): number;
+  close(): Promise<void>;
+}
+
+export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
+  const { store, logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const hosts = new Map<string, SessionHost>();
+  const loading = new Map<string, Promise<SessionHost | undefined>>();
+
+  const logic = createSessionLogic({
+    planner: deps.planner,
+    registry: deps.registry,
+    store,
+    clock,
+    approvalTtlMs: deps.approvalTtlMs ?? 15 * 60_000,
+    expire: async (sessionId, requestId) => {
+      const host = hosts.get(sessionId);
+      if (!host) return false;
+      return host.serial(async () => {
+        const result = await store.decideApproval({
+          request_id: requestId,
+          status: 'expired',
+          decided_by: 'system',
+          decided_at: new Date(clock.now()).toISOString(),
+          decision_reason: 'expired',
+        });
+        return result.ok;
+      });
+    },
+  });
+
+  function host(record: SessionRecord): SessionHost {
+    if (record.snapshot !== null && record.machine_version !== SESSION_MACHINE_VERSION) {
+      throw new AppError(
+        'machine_version_mismatch',
+        `session ${record.id} was saved by machine version ${record.machine_version}; this server runs ${SESSION_MACHINE_VERSION}`,
+        409,
+      );
+    }
+    const started = startSessionHost({ store, logic, clock, logger }, record);
+    hosts.set(record.id, started);
+    return started;
+  }
+
+  async function load(id: string): Promise<SessionHost | undefined> {
+    const record = await store.getSession(id);
+    if (!record) return undefined;
+    const lastSeq = await store.lastSeq(id);
+    return host({ ...record, last_seq: Math.max(record.last_seq, lastSeq) });
+  }
+
+  async function getSession(id: string): Promise<SessionHost | undefined> {
+    const live = hosts.get(id);
+    if (live) return live;
+    let pending = loading.get(id);
+    if (!pending) {
+      pending = load(id).finally(() => loading.delete(id));
+      loading.set(id, pending);
+    }
+    return pending;
+  }
+
+  function toEvent(command: Exclude<Command, DecisionCommand>, by: string): SessionCommandEvent {
+    if (command.type === 'execute') {
+      const { type, command: text, plan } = command;
+      return { type, command: text, ...(plan ? { plan } : {}), execution_id: newId('exec'), by };
+    }
+    const { type, execution_id } = command;
+    return { type, ...(execution_id !== undefined ? { execution_id } : {}), by };
+  }
+
+  return {
+    store,
+    async createSession(owner) {
+      const id = newId('ses');
+      const record = await store.createSession({
+        id,
+        owner,
+        state: 'idle',
+        machine_version: SESSION_MACHINE_VERSION,
+      });
+      return host(record);
+    },
+    getSession,
+    async send(sessionId, command, by) {
+      const session = await getSession(sessionId);
+      if (!session) throw new AppError('session_not_found', `no session ${sessionId}`, 404);
+      if (command.type === 'approve' || command.type === 'reject' || command.type === 'edit') {
+        return decide({ session, store, registry: deps.registry, clock }, command, by);
+      }
+      return session.serial(async () => {
+        await session.flush();
+        const event = toEvent(command, by);
+        if (!session.root.getSnapshot().can(event)) {
+          throw new AppError(
+            'not_allowed_in_state',
+            `${command.type} is not allowed while ${session.state()}`,
+            409,
+            {
+              state: session.state(),
+            },
+          );
+        }
+        if (event.type === 'cancel') {
+          // Pending approvals die with the execution: a late approve must find them decided.
+          for (const pending of session.pendingApprovals()) {
+            await store.decideApproval({
+              request_id: pending.request_id,
+              status: 'cancelled',
+              decided_by: by,
+              decided_at: new Date(clock.now()).toISOString(),
+              decision_reason: 'execution cancelled',
+            });
+          }
+        }
+        session.root.send(event);
+      });
+    },
+    getApproval: (requestId) => store.getApproval(requestId),
+    listApprovals: (filter) => store.listApprovals(filter),
+    async restoreActive() {
+      const records = await store.listActiveSessions();
+      let restored = 0;
+      for (const record of records) {
+        if (hosts.has(record.id)) continue;
+        try {
+          await getSession(record.id);
+          restored += 1;
+        } catch (error) {
+          logger.error({ err: error, sessionId: record.id }, 'session not restored');
+        }
+      }
+      return restored;
+    },
+    activeCount: () => hosts.size,
+    async close() {
+      await Promise.all([...hosts.values()].map((h) => h.stop()));
+      hosts.clear();
+    },
+  };
+}

@@ -1,0 +1,81 @@
+import type {
+  ApprovalRequest,
+  ToolInput,
+  ToolOutcomeUnknown,
+} from '../../machines/session.types.ts';
+import type { ToolRegistry } from '../agent/tool-registry.ts';
+import { AppError } from '../errors.ts';
+import type { Store } from '../store/store.ts';
+import { newId } from './ids.ts';
+
+export interface ToolRunnerDeps {
+  registry: ToolRegistry;
+  store: Store;
+  /** Builds the approval request a human answers when a call's outcome is unknown. */
+  approvalFor(call: Omit<ApprovalRequest, 'request_id' | 'expires_at'>): ApprovalRequest;
+}
+
+/**
+ * Runs one tool call. A non-idempotent tool's outcome is recorded by call id, so a restored
+ * session (whose pending promise runs again) returns the recorded result instead of running
+ * twice, and a call that started but never recorded an end goes back to a human.
+ */
+export async function runToolCall(
+  deps: ToolRunnerDeps,
+  input: ToolInput,
+  signal: AbortSignal,
+): Promise<unknown> {
+  const { call } = input;
+  const context = {
+    signal,
+    session_id: input.session_id,
+    execution_id: input.execution_id,
+    call_id: call.call_id,
+  };
+  const tool = deps.registry.get(call.tool);
+  if (!tool || tool.idempotent) return deps.registry.run(call.tool, call.args, context);
+
+  const prior = await deps.store.getToolOutcome(call.call_id);
+  if (prior?.status === 'succeeded') return prior.result;
+  if (prior?.status === 'failed') throw new AppError('tool_error', prior.error);
+  if (prior?.status === 'started') throw outcomeUnknown(deps, input);
+
+  const fresh = await deps.store.recordToolStart(
+    { status: 'started', call_id: call.call_id, tool: call.tool, args: call.args },
+    input.session_id,
+  );
+  if (!fresh) throw outcomeUnknown(deps, input);
+  try {
+    const result = await deps.registry.run(call.tool, call.args, context);
+    await deps.store.recordToolOutcome({
+      status: 'succeeded',
+      call_id: call.call_id,
+      tool: call.tool,
+      result,
+    });
+    return result;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    await deps.store.recordToolOutcome({
+      status: 'failed',
+      call_id: call.call_id,
+      tool: call.tool,
+      error: message,
+    });
+    throw error;
+  }
+}
+
+function outcomeUnknown(deps: ToolRunnerDeps, input: ToolInput): ToolOutcomeUnknown {
+  const { call } = input;
+  return {
+    code: 'tool_outcome_unknown',
+    message: `${call.tool} call ${call.call_id} started but its outcome was not recorded (the process stopped); it will not run again without a new approval`,
+    approval: deps.approvalFor({
+      call_id: newId('call'),
+      tool: call.tool,
+      args: call.args,
+      reason: `the outcome of ${call.tool} call ${call.call_id} is unknown after a restart: check before approving it again`,
+    }),
+  };
+}
