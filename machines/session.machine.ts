@@ -588,6 +588,7 @@ export const sessionMachine = setup({
             'xstate.error.actor.subagent': {
               target: '#session.failed',
               actions: [
+                'emitSubagentEnd',
                 assign({
                   error: ({ event }) => ({
                     code: 'subagent_failed',

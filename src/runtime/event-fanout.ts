@@ -39,12 +39,23 @@ export function createEventFanout(sessionId: string, store: Store, initialSeq: n
       }
     },
 
-    async subscribe(afterSeq: number, listener: EventListener): Promise<() => void> {
+    /**
+     * `onLive` runs synchronously once the replay is delivered: from then on `listener` gets
+     * each new event as it is published (a socket may switch to a broadcast topic there).
+     */
+    async subscribe(
+      afterSeq: number,
+      listener: EventListener,
+      onLive?: () => void,
+    ): Promise<() => void> {
       const from = Math.max(0, afterSeq);
       const sub: Subscriber = { listener, delivered: from, buffer: from < published ? [] : null };
       subscribers.add(sub);
       const unsubscribe = () => void subscribers.delete(sub);
-      if (!sub.buffer) return unsubscribe;
+      if (!sub.buffer) {
+        onLive?.();
+        return unsubscribe;
+      }
       try {
         for (;;) {
           const page = await store.readEvents(sessionId, sub.delivered, REPLAY_PAGE);
@@ -58,6 +69,7 @@ export function createEventFanout(sessionId: string, store: Store, initialSeq: n
       const buffered = sub.buffer;
       sub.buffer = null;
       for (const event of buffered) deliver(sub, event);
+      onLive?.();
       return unsubscribe;
     },
 

@@ -27,7 +27,7 @@ export interface SessionHost {
   /** The actor (the session or one of its subagents) that holds a pending request. */
   actorForRequest(requestId: string): AnyActorRef | undefined;
   /** Live events, after replaying stored ones with seq > afterSeq (no gap, no duplicate). */
-  subscribe(afterSeq: number, listener: EventListener): Promise<() => void>;
+  subscribe(afterSeq: number, listener: EventListener, onLive?: () => void): Promise<() => void>;
   /** Runs fn after every earlier command of this session: decisions never interleave. */
   serial<T>(fn: () => Promise<T>): Promise<T>;
   /** Resolves when every event and write so far is durable. */
@@ -182,7 +182,7 @@ export function startSessionHost(
       }
       return undefined;
     },
-    subscribe: (afterSeq, listener) => fanout.subscribe(afterSeq, listener),
+    subscribe: (afterSeq, listener, onLive) => fanout.subscribe(afterSeq, listener, onLive),
     serial<T>(fn: () => Promise<T>): Promise<T> {
       const run = queue.then(fn);
       queue = run.catch(() => undefined);

@@ -5,7 +5,13 @@ import type { Planner } from '../agent/planner.ts';
 import type { ToolRegistry } from '../agent/tool-registry.ts';
 import { AppError } from '../errors.ts';
 import type { Command } from '../protocol/inbound.ts';
-import type { ApprovalRecord, ApprovalStatus, SessionRecord, Store } from '../store/store.ts';
+import type {
+  ApprovalRecord,
+  ApprovalStatus,
+  SessionRecord,
+  Store,
+  StoredEvent,
+} from '../store/store.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { decide, type DecisionCommand } from './decisions.ts';
 import { newId } from './ids.ts';
@@ -29,6 +35,10 @@ export interface SessionRuntime {
   /** Sends a validated command as `by`. Throws an AppError the caller answers with. */
   send(sessionId: string, command: Command, by: string): Promise<void>;
   getApproval(requestId: string): Promise<ApprovalRecord | undefined>;
+  /** The owner of a session, without loading its actor. */
+  getSessionOwner(id: string): Promise<string | undefined>;
+  /** The audit log: stored events with seq > afterSeq. */
+  readEvents(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
   listApprovals(filter: {
     status?: ApprovalStatus;
     session_id?: string;
@@ -155,6 +165,8 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       });
     },
     getApproval: (requestId) => store.getApproval(requestId),
+    getSessionOwner: async (id) => hosts.get(id)?.owner ?? (await store.getSession(id))?.owner,
+    readEvents: (sessionId, afterSeq, limit) => store.readEvents(sessionId, afterSeq, limit),
     listApprovals: (filter) => store.listApprovals(filter),
     async restoreActive() {
       const records = await store.listActiveSessions();

@@ -10,11 +10,11 @@ import type { SqlParam, SqlRow } from './sql-executor.ts';
 
 /** Row -> record mapping shared by both drivers (postgres.js returns bigint as text). */
 
-const text = (v: unknown): string => String(v);
-const textOrNull = (v: unknown): string | null =>
-  v === null || v === undefined ? null : String(v);
+/** Text columns yield strings; anything else would be a mapping bug, shown as JSON. */
+const text = (v: unknown): string => (typeof v === 'string' ? v : (JSON.stringify(v) ?? ''));
+const textOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : text(v));
 const int = (v: unknown): number => Number(v);
-const iso = (v: unknown): string => (v instanceof Date ? v : new Date(String(v))).toISOString();
+const iso = (v: unknown): string => (v instanceof Date ? v : new Date(text(v))).toISOString();
 const isoOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : iso(v));
 const object = (v: unknown): Record<string, unknown> => v as Record<string, unknown>;
 const objectOrNull = (v: unknown): Record<string, unknown> | null =>

@@ -1,0 +1,12 @@
+/** Who is calling: the JWT `sub`, and its roles. */
+export interface Principal {
+  user_id: string;
+  roles: readonly string[];
+}
+
+export const APPROVER_ROLE = 'approver';
+
+/** A session belongs to its creator; an approver may see and decide any session's approvals. */
+export function canAccess(principal: Principal, owner: string): boolean {
+  return principal.user_id === owner || principal.roles.includes(APPROVER_ROLE);
+}

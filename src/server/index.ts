@@ -1,0 +1,2 @@
+export * from './server.ts';
+export type { SocketLimits } from './ws-route.ts';

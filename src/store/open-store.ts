@@ -1,0 +1,13 @@
+import { openPgliteStore } from './pglite-store.ts';
+import { openPostgresStore } from './postgres-store.ts';
+import type { SqlStore } from './sql-store.ts';
+
+/** PostgreSQL when a database URL is configured, else embedded PGlite in `dataDir`. */
+export function openStore(config: {
+  databaseUrl?: string | undefined;
+  dataDir: string;
+}): Promise<SqlStore> {
+  return config.databaseUrl === undefined
+    ? openPgliteStore({ dataDir: config.dataDir })
+    : openPostgresStore({ url: config.databaseUrl });
+}

@@ -1,0 +1,180 @@
+import type { OutboundEvent } from '../protocol/outbound.ts';
+import { chainHash, GENESIS_HASH, verifyEvents } from './event-chain.ts';
+import { createGroupCommit } from './group-commit.ts';
+import type { SqlExecutor, SqlQuerier } from './sql-executor.ts';
+import { toStoredEvent } from './sql-rows.ts';
+import { StoreError } from './store-error.ts';
+import type { ChainVerification, StoredEvent } from './store.ts';
+
+const EVENT_COLUMNS =
+  'session_id, seq, type, state, execution_id, "timestamp", data, prev_hash, hash';
+
+const INSERT_EVENTS = `
+  INSERT INTO events (${EVENT_COLUMNS})
+  SELECT ${EVENT_COLUMNS}
+  FROM jsonb_to_recordset($1::text::jsonb) AS r(
+    session_id text, seq bigint, type text, state text, execution_id text,
+    "timestamp" text, data jsonb, prev_hash text, hash text)`;
+
+const UPDATE_LAST_SEQ = `
+  UPDATE sessions AS s SET last_seq = GREATEST(s.last_seq, r.seq)
+  FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, seq bigint)
+  WHERE s.id = r.id`;
+
+const SELECT_HEADS = `
+  SELECT DISTINCT ON (session_id) session_id, seq, hash FROM events
+  WHERE session_id IN (SELECT jsonb_array_elements_text($1::text::jsonb))
+  ORDER BY session_id, seq DESC`;
+
+/** Past this many cached chain heads the cache starts over (heads reload on demand). */
+const MAX_CACHED_HEADS = 100_000;
+/** A NUL escape that is not itself an escaped backslash: jsonb cannot store it. */
+const JSON_NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
+
+interface Head {
+  seq: number;
+  hash: string;
+}
+
+type EventRow = Omit<StoredEvent, 'execution_id'> & { execution_id: string | null };
+
+export interface SqlEventLog {
+  append(events: readonly OutboundEvent[]): Promise<void>;
+  read(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
+  lastSeq(sessionId: string): Promise<number>;
+  verify(sessionId: string): Promise<ChainVerification>;
+  /** Waits for batches in flight; later appends are refused. */
+  close(): Promise<void>;
+}
+
+/**
+ * The audit log over SQL. Appends are group-committed; each session's chain head is cached
+ * after its first use, which assumes one process writes a session at a time (the design's
+ * session lease). A failed batch drops the heads it touched, so they reload from the table.
+ */
+export function createSqlEventLog(db: SqlExecutor): SqlEventLog {
+  const heads = new Map<string, Head>();
+  let closed = false;
+
+  async function loadHeads(tx: SqlQuerier, sessionIds: readonly string[]): Promise<void> {
+    if (heads.size > MAX_CACHED_HEADS) heads.clear();
+    const missing = sessionIds.filter((id) => !heads.has(id));
+    if (missing.length === 0) return;
+    for (const id of missing) heads.set(id, { seq: 0, hash: GENESIS_HASH });
+    const rows = await tx.query(SELECT_HEADS, [JSON.stringify(missing)]);
+    for (const row of rows) heads.set(String(row.session_id), toHead(row));
+  }
+
+  /** Chains one caller's events onto `tip`; throws without touching it if they do not fit. */
+  function chain(events: readonly OutboundEvent[], tip: Map<string, Head>): EventRow[] {
+    const own = new Map<string, Head>();
+    const rows = events.map((event) => {
+      const id = event.session_id;
+      const head = own.get(id) ?? tip.get(id) ?? heads.get(id) ?? { seq: 0, hash: GENESIS_HASH };
+      if (!(event.seq > head.seq)) {
+        throw new StoreError(
+          'seq_out_of_order',
+          `session ${id}: seq ${event.seq} does not follow ${head.seq}`,
+        );
+      }
+      const row = toRow(event, head.hash);
+      own.set(id, { seq: row.seq, hash: row.hash });
+      return row;
+    });
+    for (const [id, head] of own) tip.set(id, head);
+    return rows;
+  }
+
+  const batcher = createGroupCommit<OutboundEvent>(async (submissions) => {
+    const sessionIds = [...new Set(submissions.flat().map((e) => e.session_id))];
+    try {
+      const { results, tip } = await db.transaction(async (tx) => {
+        await loadHeads(tx, sessionIds);
+        const tip = new Map<string, Head>();
+        const rows: EventRow[] = [];
+        const results = submissions.map((events) => {
+          try {
+            rows.push(...chain(events, tip));
+            return undefined;
+          } catch (error) {
+            return error as Error;
+          }
+        });
+        if (rows.length > 0) {
+          await tx.query(INSERT_EVENTS, [JSON.stringify(rows)]);
+          const lastSeqs = [...tip].map(([id, head]) => ({ id, seq: head.seq }));
+          await tx.query(UPDATE_LAST_SEQ, [JSON.stringify(lastSeqs)]);
+        }
+        return { results, tip };
+      });
+      for (const [id, head] of tip) heads.set(id, head);
+      return results;
+    } catch (error) {
+      for (const id of sessionIds) heads.delete(id);
+      throw error;
+    }
+  });
+
+  return {
+    append(events) {
+      if (closed) return Promise.reject(new StoreError('store_closed', 'the store is closed'));
+      if (events.length === 0) return Promise.resolve();
+      return batcher.submit(events);
+    },
+    async read(sessionId, afterSeq, limit) {
+      const rows = await db.query(
+        `SELECT ${EVENT_COLUMNS} FROM events WHERE session_id = $1 AND seq > $2
+         ORDER BY seq LIMIT $3`,
+        [sessionId, afterSeq, limit],
+      );
+      return rows.map(toStoredEvent);
+    },
+    async lastSeq(sessionId) {
+      const rows = await db.query(
+        'SELECT coalesce(max(seq), 0) AS seq FROM events WHERE session_id = $1',
+        [sessionId],
+      );
+      return Number(rows[0]?.seq ?? 0);
+    },
+    async verify(sessionId) {
+      const rows = await db.query(
+        `SELECT ${EVENT_COLUMNS} FROM events WHERE session_id = $1 ORDER BY seq`,
+        [sessionId],
+      );
+      return verifyEvents(sessionId, rows.map(toStoredEvent));
+    },
+    async close() {
+      closed = true;
+      await batcher.drain();
+    },
+  };
+}
+
+function toHead(row: Record<string, unknown>): Head {
+  return { seq: Number(row.seq), hash: String(row.hash) };
+}
+
+/**
+ * The row as it will read back: data goes through JSON (as jsonb will keep it) before it is
+ * hashed, and only the stored envelope fields are hashed, so verifyEvents recomputes it.
+ */
+function toRow(event: OutboundEvent, prevHash: string): EventRow {
+  const dataJson = JSON.stringify(event.data) ?? 'null';
+  if (JSON_NUL.test(dataJson)) {
+    throw new StoreError(
+      'unstorable_event',
+      `session ${event.session_id}: seq ${event.seq} holds a NUL character`,
+    );
+  }
+  const stored = {
+    type: event.type,
+    session_id: event.session_id,
+    seq: event.seq,
+    timestamp: event.timestamp,
+    state: event.state,
+    ...(event.execution_id === undefined ? {} : { execution_id: event.execution_id }),
+    data: JSON.parse(dataJson) as unknown,
+  } as OutboundEvent;
+  const hash = chainHash(prevHash, stored);
+  return { ...stored, execution_id: event.execution_id ?? null, prev_hash: prevHash, hash };
+}

@@ -1,0 +1,151 @@
+import { describe, expect, it } from 'vitest';
+import type { OutboundEvent } from '../protocol/outbound.ts';
+import { chainHash } from './event-chain.ts';
+import { approval, thinking, uid, type Backend } from './store.fixtures.ts';
+import type { Store } from './store.ts';
+
+interface SqlContext {
+  backend: Backend;
+  store: Store;
+  open: () => Promise<Store>;
+}
+
+function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`the backend has no ${what}`);
+  return value;
+}
+
+/** What only a database backend can show: batching, tampering, reopening, other connections. */
+export function sqlContract(context: () => SqlContext): void {
+  describe('as a database', () => {
+    it('group-commits concurrent appends into a few transactions', async () => {
+      const { store, transactions } = await need(context().backend.openCounting, 'counter')();
+      try {
+        const ids = Array.from({ length: 5 }, () => uid('s'));
+        const before = transactions();
+        const calls: Promise<void>[] = [];
+        for (let seq = 1; seq <= 100; seq += 1) {
+          for (const id of ids) calls.push(store.appendEvents([thinking(id, seq)]));
+        }
+        await Promise.all(calls);
+        expect(transactions() - before).toBeLessThan(10);
+        for (const id of ids) expect((await store.verifyChain(id)).ok).toBe(true);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('refuses only the call whose seq does not follow', async () => {
+      const { store } = context();
+      const id = uid('s');
+      await store.appendEvents([thinking(id, 1)]);
+      const results = await Promise.allSettled([
+        store.appendEvents([thinking(id, 2)]),
+        store.appendEvents([thinking(id, 2)]),
+        store.appendEvents([thinking(id, 3)]),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(results[1]).toMatchObject({ reason: { code: 'seq_out_of_order' } });
+      expect(await store.verifyChain(id)).toEqual({ ok: true, session_id: id, events: 3 });
+    });
+
+    it('rejects every call of a failed batch, then carries on from the table', async () => {
+      const { store, backend } = context();
+      const raw = need(backend.raw, 'raw access');
+      const [x, y] = [uid('s'), uid('s')];
+      await store.appendEvents([thinking(x, 1)]);
+      // Another writer slips seq 2 in behind the store's cached chain head.
+      const [first] = await store.readEvents(x, 0, 1);
+      const sneaked: OutboundEvent = thinking(x, 2);
+      const prev = need(first, 'first event').hash;
+      await raw(
+        `INSERT INTO events (session_id, seq, type, state, execution_id, "timestamp", data,
+           prev_hash, hash) VALUES ($1, 2, $2, $3, $4, $5, $6::text::jsonb, $7, $8)`,
+        [x, 'thinking', 'thinking', 'exec-1', sneaked.timestamp, JSON.stringify(sneaked.data)]
+          .concat([prev, chainHash(prev, sneaked)]),
+      );
+      const results = await Promise.allSettled([
+        store.appendEvents([thinking(x, 2)]),
+        store.appendEvents([thinking(y, 1)]),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+
+      await store.appendEvents([thinking(x, 3)]);
+      await store.appendEvents([thinking(y, 1)]);
+      expect(await store.verifyChain(x)).toEqual({ ok: true, session_id: x, events: 3 });
+      expect(await store.verifyChain(y)).toEqual({ ok: true, session_id: y, events: 1 });
+    });
+
+    it('keeps events append-only and names the seq of a row changed by hand', async () => {
+      const { store, backend } = context();
+      const raw = need(backend.raw, 'raw access');
+      const id = uid('s');
+      await store.appendEvents([thinking(id, 1), thinking(id, 2), thinking(id, 3)]);
+      const tamper = `UPDATE events SET data = jsonb_set(data, '{command}', '"rm -rf /"')
+                      WHERE session_id = $1 AND seq = 2`;
+      await expect(raw(tamper, [id])).rejects.toThrow(/append-only/);
+
+      await raw('ALTER TABLE events DISABLE TRIGGER events_append_only');
+      try {
+        await raw(tamper, [id]);
+      } finally {
+        await raw('ALTER TABLE events ENABLE TRIGGER events_append_only');
+      }
+      expect(await store.verifyChain(id)).toEqual({
+        ok: false,
+        session_id: id,
+        events: 3,
+        broken_seq: 2,
+        problem: 'content does not match its hash',
+      });
+    });
+
+    it('lets one decision win across two connections', async () => {
+      const { store, open } = context();
+      const other = await open();
+      const a = approval(uid('s'));
+      await store.createApproval(a);
+      const decide = (s: Store, by: string) =>
+        s.decideApproval({
+          request_id: a.request_id,
+          status: 'approved',
+          decided_by: by,
+          decided_at: '2030-01-01T00:01:00.000Z',
+        });
+      const results = await Promise.all([decide(store, 'alice'), decide(other, 'bob')]);
+      expect(results.filter((r) => r.ok)).toHaveLength(1);
+      expect(results.filter((r) => !r.ok && r.reason === 'already_decided')).toHaveLength(1);
+
+      // Creating the request again (a replay) does not reset the decision.
+      await store.createApproval(a);
+      expect((await other.getApproval(a.request_id))?.status).toBe('approved');
+    });
+
+    it('reopens without applying a migration twice and keeps the data', async () => {
+      const { store, open, backend } = context();
+      const id = uid('s');
+      await store.createSession({ id, owner: 'alice', state: 'thinking', machine_version: 1 });
+      await store.appendEvents([thinking(id, 1)]);
+      const [again, andAgain] = await Promise.all([open(), open()]);
+      expect((await again?.getSession(id))?.last_seq).toBe(1);
+      expect(await andAgain?.verifyChain(id)).toEqual({ ok: true, session_id: id, events: 1 });
+      const versions = await need(backend.raw, 'raw access')(
+        'SELECT version FROM schema_migrations ORDER BY version',
+      );
+      expect(versions.map((v) => Number(v.version))).toEqual([1]);
+    });
+
+    it('flushes pending appends on close, then refuses more', async () => {
+      const { store, open } = context();
+      const closing = await open();
+      const id = uid('s');
+      const pending = closing.appendEvents([thinking(id, 1)]);
+      await closing.close();
+      await expect(pending).resolves.toBeUndefined();
+      expect(await store.lastSeq(id)).toBe(1);
+      await expect(closing.appendEvents([thinking(id, 2)])).rejects.toMatchObject({
+        code: 'store_closed',
+      });
+    });
+  });
+}
