@@ -166,7 +166,12 @@ export function describeStore(name: string, sql: boolean, setup: () => Promise<B
 
     it('records a tool call start once, then its outcome', async () => {
       const callId = uid('call');
-      const start = { status: 'started', call_id: callId, tool: 'search', args: { q: 'x' } } as const;
+      const start = {
+        status: 'started',
+        call_id: callId,
+        tool: 'search',
+        args: { q: 'x' },
+      } as const;
       expect(await store.recordToolStart(start, uid('s'))).toBe(true);
       expect(await store.recordToolStart(start, uid('s'))).toBe(false);
       expect(await store.getToolOutcome(callId)).toEqual(start);
@@ -190,7 +195,11 @@ export function describeStore(name: string, sql: boolean, setup: () => Promise<B
         ended_at: null,
       } as const;
       await store.upsertExecution(execution);
-      await store.upsertExecution({ ...execution, state: 'complete', ended_at: execution.started_at });
+      await store.upsertExecution({
+        ...execution,
+        state: 'complete',
+        ended_at: execution.started_at,
+      });
       if (!backend.raw) return;
       const rows = await backend.raw('SELECT state FROM executions WHERE execution_id = $1', [
         execution.execution_id,

@@ -5,11 +5,11 @@ import type { ApprovalRecord, Store } from './store.ts';
 
 /** One backend under the contract: how to open a store on it, and (SQL) raw access. */
 export interface Backend {
-  open(): Promise<Store>;
+  open: () => Promise<Store>;
   /** Opens a store whose transactions are counted (SQL backends). */
-  openCounting?(): Promise<{ store: Store; transactions: () => number }>;
-  raw?(text: string, params?: SqlParam[]): Promise<SqlRow[]>;
-  teardown?(): Promise<void>;
+  openCounting?: () => Promise<{ store: Store; transactions: () => number }>;
+  raw?: (text: string, params?: SqlParam[]) => Promise<SqlRow[]>;
+  teardown?: () => Promise<void>;
 }
 
 export const uid = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;

@@ -61,8 +61,16 @@ export function sqlContract(context: () => SqlContext): void {
       await raw(
         `INSERT INTO events (session_id, seq, type, state, execution_id, "timestamp", data,
            prev_hash, hash) VALUES ($1, 2, $2, $3, $4, $5, $6::text::jsonb, $7, $8)`,
-        [x, 'thinking', 'thinking', 'exec-1', sneaked.timestamp, JSON.stringify(sneaked.data)]
-          .concat([prev, chainHash(prev, sneaked)]),
+        [
+          x,
+          'thinking',
+          'thinking',
+          'exec-1',
+          sneaked.timestamp,
+          JSON.stringify(sneaked.data),
+          prev,
+          chainHash(prev, sneaked),
+        ],
       );
       const results = await Promise.allSettled([
         store.appendEvents([thinking(x, 2)]),
@@ -129,9 +137,10 @@ export function sqlContract(context: () => SqlContext): void {
       const [again, andAgain] = await Promise.all([open(), open()]);
       expect((await again?.getSession(id))?.last_seq).toBe(1);
       expect(await andAgain?.verifyChain(id)).toEqual({ ok: true, session_id: id, events: 1 });
-      const versions = await need(backend.raw, 'raw access')(
-        'SELECT version FROM schema_migrations ORDER BY version',
-      );
+      const versions = await need(
+        backend.raw,
+        'raw access',
+      )('SELECT version FROM schema_migrations ORDER BY version');
       expect(versions.map((v) => Number(v.version))).toEqual([1]);
     });
 

@@ -1,0 +1,103 @@
+import pino from 'pino';
+import { createBuiltinPlanner } from '../agent/builtin-planner.ts';
+import { createBuiltinTools } from '../agent/builtin-tools.ts';
+import { createLedger } from '../agent/ledger.ts';
+import type { Planner } from '../agent/planner.ts';
+import { createToolRegistry } from '../agent/tool-registry.ts';
+import { isAppError } from '../errors.ts';
+import {
+  outboundEventSchema,
+  type OutboundEvent,
+  type OutboundOf,
+  type OutboundType,
+} from '../protocol/outbound.ts';
+import { createMemoryStore } from '../store/memory-store.ts';
+import type { Clock } from './clock.ts';
+import type { SessionHost } from './session-host.ts';
+import { createSessionRuntime } from './session-runtime.ts';
+
+/** Test support for the runtime: a runtime over a memory store and a fresh demo ledger. */
+export function createTestRuntime(options: { planner?: Planner; clock?: Clock } = {}) {
+  const ledger = createLedger();
+  const store = createMemoryStore();
+  const registry = createToolRegistry(createBuiltinTools(ledger));
+  const runtime = createSessionRuntime({
+    store,
+    planner: options.planner ?? createBuiltinPlanner(),
+    registry,
+    logger: pino({ level: 'silent' }),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  return { ledger, store, registry, runtime };
+}
+
+interface Waiter {
+  match(event: OutboundEvent): boolean;
+  resolve(event: OutboundEvent): void;
+}
+
+/**
+ * Subscribes to a session and lets a test wait for an event. Every event is also checked
+ * against the wire schema; `invalid` lists the ones that failed.
+ */
+export async function watchSession(host: SessionHost, afterSeq = 0) {
+  const events: OutboundEvent[] = [];
+  const invalid: unknown[] = [];
+  const waiters = new Set<Waiter>();
+  const unsubscribe = await host.subscribe(afterSeq, (event) => {
+    events.push(event);
+    if (!outboundEventSchema.safeParse(event).success) invalid.push(event);
+    for (const waiter of waiters) {
+      if (waiter.match(event)) {
+        waiters.delete(waiter);
+        waiter.resolve(event);
+      }
+    }
+  });
+
+  /** The first event (received so far or later) of this type that matches, or a timeout error. */
+  function waitFor<T extends OutboundType>(
+    type: T,
+    where: (event: OutboundOf<T>) => boolean = () => true,
+    timeoutMs = 2_000,
+  ): Promise<OutboundOf<T>> {
+    const match = (event: OutboundEvent): boolean =>
+      event.type === type && where(event as OutboundOf<T>);
+    const seen = events.find(match);
+    if (seen) return Promise.resolve(seen as OutboundOf<T>);
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        match,
+        resolve: (event) => {
+          clearTimeout(timer);
+          resolve(event as OutboundOf<T>);
+        },
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        const got = events.map((e) => `${e.seq}:${e.type}`).join(' ');
+        reject(new Error(`no ${type} event within ${timeoutMs} ms; got ${got || 'nothing'}`));
+      }, timeoutMs);
+      waiters.add(waiter);
+    });
+  }
+
+  return {
+    events,
+    invalid,
+    waitFor,
+    types: () => events.map((e) => e.type),
+    unsubscribe,
+  };
+}
+
+/** The AppError code a promise rejects with (fails when it resolves or throws something else). */
+export async function errorCode(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isAppError(error)) return error.code;
+    throw error;
+  }
+  throw new Error('expected an AppError, but the call succeeded');
+}

@@ -1,0 +1,32 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../../src/main.ts';
+import { openTestStore, testBackends, type TestStore } from '../support/stores.ts';
+import { createSession, signToken, startTestApp } from '../support/test-app.ts';
+import { connect } from '../support/ws-client.ts';
+
+describe.each(testBackends())('smoke on %s', (backend) => {
+  let db: TestStore;
+  let app: App;
+  beforeAll(async () => {
+    db = await openTestStore(backend);
+    app = await startTestApp({ store: db.store });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await db?.dispose();
+  });
+
+  it('runs a transfer through approval over a real socket', async () => {
+    const token = await signToken('alice');
+    const sessionId = await createSession(app, token);
+    const socket = await connect(app, { session_id: sessionId, token });
+    await socket.waitFor('connected');
+    socket.send({ type: 'execute', command: 'transfer 250 USD to alice' });
+    const required = await socket.waitFor('approval_required');
+    socket.send({ type: 'approve', request_id: required.data.request_id });
+    const complete = await socket.waitFor('complete');
+    expect(complete.state).toBe('complete');
+    expect(app.ledger.transfers()).toBe(1);
+    await socket.close();
+  });
+});
