@@ -15,7 +15,7 @@ import {
 } from './session.test-harness.ts';
 
 const subPlan = [{ tool: 'transfer', args: { to: 'bob', amount: 500 } }];
-const delegateCall = call('cd', 'delegate', { task: 'pay bob', plan: subPlan } as never);
+const delegateCall = call('cd', 'delegate', { task: 'pay bob', plan: subPlan });
 
 function childOf(actor: AnyActorRef): AnyActorRef | undefined {
   return (actor.getSnapshot() as { children: Record<string, AnyActorRef | undefined> }).children[
@@ -195,7 +195,7 @@ describe('subagent (delegate)', () => {
   it('runs a delegate call with invalid args as a plain tool call', async () => {
     const h = start();
     h.actor.send(execute());
-    const bad = call('cd', 'delegate', { task: 'no plan' } as never);
+    const bad = call('cd', 'delegate', { task: 'no plan' });
     (await h.planner.nth(1)).resolve({ kind: 'call', call: bad, approval: null });
     expect((await h.tool.nth(1)).input.call).toEqual(bad);
     expect(h.state()).toEqual({ executing: 'tool' });

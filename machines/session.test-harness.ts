@@ -114,7 +114,7 @@ export function start(options: { maxDepth?: number; realTimer?: boolean } = {}) 
 export type Harness = ReturnType<typeof start>;
 
 export const BY = 'alice';
-export const execute = (execution_id = 'exec_1'): SessionEvent => ({
+export const execute = (execution_id = 'exec_1'): Extract<SessionEvent, { type: 'execute' }> => ({
   type: 'execute',
   command: 'pay bob',
   execution_id,
@@ -123,7 +123,7 @@ export const execute = (execution_id = 'exec_1'): SessionEvent => ({
 export const call = (
   call_id: string,
   tool = 'transfer',
-  args = { to: 'bob', amount: 500 },
+  args: Record<string, unknown> = { to: 'bob', amount: 500 },
 ): ToolCall => ({
   call_id,
   tool,

@@ -10,7 +10,9 @@ import type {
 } from '../../machines/session.types.ts';
 import type { Planner } from '../agent/planner.ts';
 import type { ToolRegistry } from '../agent/tool-registry.ts';
-import { AppError } from '../errors.ts';
+import type { Logger } from 'pino';
+import { isToolOutcomeUnknown } from '../../machines/session.types.ts';
+import { AppError, isAppError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 import type { Clock } from './clock.ts';
 import { newId } from './ids.ts';
@@ -26,6 +28,7 @@ export interface SessionLogicDeps {
   expire(sessionId: string, requestId: string): Promise<boolean>;
   /** How deep `delegate` may nest subagents. */
   maxDepth?: number;
+  logger: Logger;
 }
 
 export type SessionLogic = ReturnType<typeof createSessionLogic>;
@@ -40,7 +43,27 @@ export function createSessionLogic(deps: SessionLogicDeps) {
     expires_at: new Date(deps.clock.now() + deps.approvalTtlMs).toISOString(),
   });
 
-  const planner = fromPromise<PlannerOutput, PlannerInput>(async ({ input, signal }) => {
+  /** What reaches the stored `error` event: AppError messages; anything else is logged only. */
+  const safe = async <T>(
+    what: string,
+    sessionId: string,
+    signal: AbortSignal,
+    run: () => Promise<T>,
+  ): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      if (signal.aborted || isAppError(error) || isToolOutcomeUnknown(error)) throw error;
+      deps.logger.error({ err: error, sessionId }, `${what} failed`);
+      throw new AppError(`${what}_error`, `${what} failed: internal error`, 500);
+    }
+  };
+
+  const planner = fromPromise<PlannerOutput, PlannerInput>(({ input, signal }) =>
+    safe('planner', input.session_id, signal, () => plan(input, signal)),
+  );
+
+  async function plan(input: PlannerInput, signal: AbortSignal): Promise<PlannerOutput> {
     const step = await deps.planner.next(input, signal);
     if (step.kind === 'final') return step;
     const call = { call_id: newId('call'), tool: step.tool, args: step.args };
@@ -50,10 +73,12 @@ export function createSessionLogic(deps: SessionLogicDeps) {
       call,
       approval: reason === null ? null : approvalFor({ ...call, reason }),
     };
-  });
+  }
 
   const tool = fromPromise<unknown, ToolInput>(({ input, signal }) =>
-    runToolCall({ registry: deps.registry, store: deps.store, approvalFor }, input, signal),
+    safe('tool', input.session_id, signal, () =>
+      runToolCall({ registry: deps.registry, store: deps.store, approvalFor }, input, signal),
+    ),
   );
 
   // Armed from the absolute deadline, so a restored session re-arms it with the time left.

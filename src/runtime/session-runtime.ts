@@ -61,6 +61,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     store,
     clock,
     approvalTtlMs: deps.approvalTtlMs ?? 15 * 60_000,
+    logger,
     expire: async (sessionId, requestId) => {
       const host = hosts.get(sessionId);
       if (!host) return false;

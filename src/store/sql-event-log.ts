@@ -9,17 +9,22 @@ import type { ChainVerification, StoredEvent } from './store.ts';
 const EVENT_COLUMNS =
   'session_id, seq, type, state, execution_id, "timestamp", data, prev_hash, hash';
 
+/**
+ * One statement, so one atomic commit without BEGIN/COMMIT round trips: the rows go in and
+ * each session's last_seq moves up. Data-modifying CTEs run even when nothing reads them.
+ */
 const INSERT_EVENTS = `
-  INSERT INTO events (${EVENT_COLUMNS})
-  SELECT ${EVENT_COLUMNS}
-  FROM jsonb_to_recordset($1::text::jsonb) AS r(
-    session_id text, seq bigint, type text, state text, execution_id text,
-    "timestamp" text, data jsonb, prev_hash text, hash text)`;
-
-const UPDATE_LAST_SEQ = `
-  UPDATE sessions AS s SET last_seq = GREATEST(s.last_seq, r.seq)
-  FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, seq bigint)
-  WHERE s.id = r.id`;
+  WITH r AS MATERIALIZED (
+    SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS r(
+      session_id text, seq bigint, type text, state text, execution_id text,
+      "timestamp" text, data jsonb, prev_hash text, hash text)
+  ), inserted AS (
+    INSERT INTO events (${EVENT_COLUMNS}) SELECT ${EVENT_COLUMNS} FROM r
+  ), last AS (
+    SELECT session_id, max(seq) AS seq FROM r GROUP BY session_id
+  )
+  UPDATE sessions AS s SET last_seq = GREATEST(s.last_seq, last.seq)
+  FROM last WHERE s.id = last.session_id`;
 
 const SELECT_HEADS = `
   SELECT DISTINCT ON (session_id) session_id, seq, hash FROM events
@@ -88,25 +93,18 @@ export function createSqlEventLog(db: SqlExecutor): SqlEventLog {
   const batcher = createGroupCommit<OutboundEvent>(async (submissions) => {
     const sessionIds = [...new Set(submissions.flat().map((e) => e.session_id))];
     try {
-      const { results, tip } = await db.transaction(async (tx) => {
-        await loadHeads(tx, sessionIds);
-        const tip = new Map<string, Head>();
-        const rows: EventRow[] = [];
-        const results = submissions.map((events) => {
-          try {
-            rows.push(...chain(events, tip));
-            return undefined;
-          } catch (error) {
-            return error as Error;
-          }
-        });
-        if (rows.length > 0) {
-          await tx.query(INSERT_EVENTS, [JSON.stringify(rows)]);
-          const lastSeqs = [...tip].map(([id, head]) => ({ id, seq: head.seq }));
-          await tx.query(UPDATE_LAST_SEQ, [JSON.stringify(lastSeqs)]);
+      await loadHeads(db, sessionIds);
+      const tip = new Map<string, Head>();
+      const rows: EventRow[] = [];
+      const results = submissions.map((events) => {
+        try {
+          rows.push(...chain(events, tip));
+          return undefined;
+        } catch (error) {
+          return error as Error;
         }
-        return { results, tip };
       });
+      if (rows.length > 0) await db.query(INSERT_EVENTS, [JSON.stringify(rows)]);
       for (const [id, head] of tip) heads.set(id, head);
       return results;
     } catch (error) {

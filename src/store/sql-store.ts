@@ -126,7 +126,7 @@ export async function openSqlStore(
       const won = await db.query(
         `UPDATE approvals SET status = $2, decided_by = $3, decided_at = $4,
            decision_reason = $5, edited_args = $6::text::jsonb
-         WHERE request_id = $1
+         WHERE request_id = $1 AND status = 'pending'
          RETURNING ${APPROVAL_COLUMNS}`,
         [
           d.request_id,

@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { runCli, type CliDeps } from './cli.ts';
+import { createMemoryStore } from './store/memory-store.ts';
+import { thinking } from './store/store.fixtures.ts';
+
+/** A memory store with two sessions: `good` chains, `gap` skips seq 2. */
+async function seeded() {
+  const store = createMemoryStore();
+  await store.createSession({ id: 'good', owner: 'alice', state: 'idle', machine_version: 1 });
+  await store.appendEvents([thinking('good', 1), thinking('good', 2)]);
+  await store.appendEvents([thinking('gap', 1), thinking('gap', 3)]);
+  return { ...store, listSessionIds: () => Promise.resolve(['gap', 'good']) };
+}
+
+async function run(args: string[], open: CliDeps['open'] = seeded) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(args, { open, out: (l) => out.push(l), err: (l) => err.push(l) });
+  return { code, out: out.join(''), err: err.join('') };
+}
+
+describe('cli verify', () => {
+  it('exits 0 with one line for an intact chain', async () => {
+    expect(await run(['verify', 'good'])).toEqual({
+      code: 0,
+      out: 'ok: session good, 2 events, chain intact\n',
+      err: '',
+    });
+  });
+
+  it('exits 1 naming the first broken seq and the problem', async () => {
+    expect(await run(['verify', 'gap'])).toMatchObject({
+      code: 1,
+      out: 'broken: session gap at seq 3: expected seq 2, found 3\n',
+    });
+  });
+
+  it('verifies every session with --all', async () => {
+    expect(await run(['verify', '--all'])).toMatchObject({
+      code: 1,
+      out: 'broken: session gap at seq 3: expected seq 2, found 3\nbroken: 1 of 2 sessions\n',
+    });
+  });
+
+  it('exits 2 on a usage error, an unknown session, or a store it cannot open', async () => {
+    expect((await run([])).code).toBe(2);
+    expect((await run(['verify'])).err).toMatch(/usage/);
+    expect(await run(['verify', 'nope'])).toMatchObject({ code: 2, err: 'unknown session nope\n' });
+    const locked = () => Promise.reject(new Error('data directory ./data is in use'));
+    expect(await run(['verify', 'good'], locked)).toMatchObject({
+      code: 2,
+      err: 'error: data directory ./data is in use\n',
+    });
+  });
+
+  it('runs as a script against the configured store', () => {
+    const env = { ...process.env, DATA_DIR: 'memory://', DATABASE_URL: '' };
+    const cli = new URL('./cli.ts', import.meta.url).pathname;
+    const result = spawnSync(process.execPath, ['--import', 'tsx', cli, 'verify', '--all'], {
+      env,
+      encoding: 'utf8',
+    });
+    expect(result.stdout).toBe('ok: 0 sessions, 0 events, all chains intact\n');
+    expect(result.status).toBe(0);
+  });
+});

@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import {
+  isToolOutcomeUnknown,
+  type ApprovalRequest,
+  type ToolInput,
+} from '../../machines/session.types.ts';
+import { createBuiltinTools } from '../agent/builtin-tools.ts';
+import { createLedger } from '../agent/ledger.ts';
+import { createToolRegistry } from '../agent/tool-registry.ts';
+import { AppError } from '../errors.ts';
+import { createMemoryStore } from '../store/memory-store.ts';
+import { runToolCall } from './tool-runner.ts';
+
+const transferArgs = { to: 'alice', amount: 250, currency: 'USD' };
+
+function setup() {
+  const ledger = createLedger();
+  const store = createMemoryStore();
+  const registry = createToolRegistry(createBuiltinTools(ledger));
+  const approvalFor = (call: Omit<ApprovalRequest, 'request_id' | 'expires_at'>) => ({
+    ...call,
+    request_id: 'req_new',
+    expires_at: '2030-01-01T00:00:00.000Z',
+  });
+  const deps = { registry, store, approvalFor };
+  const signal = new AbortController().signal;
+  const input = (tool = 'transfer', args: Record<string, unknown> = transferArgs): ToolInput => ({
+    session_id: 'ses_1',
+    execution_id: 'exec_1',
+    call: { call_id: 'call_1', tool, args },
+    depth: 0,
+  });
+  const run = (toolInput = input()) => runToolCall(deps, toolInput, signal);
+  return { ledger, store, run, input };
+}
+
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (error: unknown) => error,
+  );
+}
+
+describe('runToolCall for a non-idempotent tool', () => {
+  it('runs a fresh call once and records its start and result', async () => {
+    const { ledger, store, run } = setup();
+    const result = await run();
+    expect(result).toMatchObject({ to: 'alice', amount: 250, to_balance: 1_250 });
+    expect(ledger.transfers()).toBe(1);
+    expect(await store.getToolOutcome('call_1')).toEqual({
+      status: 'succeeded',
+      call_id: 'call_1',
+      tool: 'transfer',
+      result,
+    });
+    // Run again with the same call id (a restored session): the recorded result, no new transfer.
+    expect(await run()).toEqual(result);
+    expect(ledger.transfers()).toBe(1);
+  });
+
+  it('returns a recorded success without running the tool', async () => {
+    const { ledger, store, run } = setup();
+    const recorded = { from: 'operating', to: 'alice', amount: 250, note: 'recorded' };
+    await store.recordToolOutcome({
+      status: 'succeeded',
+      call_id: 'call_1',
+      tool: 'transfer',
+      result: recorded,
+    });
+    expect(await run()).toEqual(recorded);
+    expect(ledger.transfers()).toBe(0);
+    expect(ledger.balance('alice')).toBe(1_000);
+  });
+
+  it('rethrows a recorded failure without running the tool', async () => {
+    const { ledger, store, run } = setup();
+    await store.recordToolOutcome({
+      status: 'failed',
+      call_id: 'call_1',
+      tool: 'transfer',
+      error: 'insufficient funds last time',
+    });
+    const error = await rejectionOf(run());
+    expect(error).toBeInstanceOf(AppError);
+    expect(error).toMatchObject({ code: 'tool_error', message: 'insufficient funds last time' });
+    expect(ledger.transfers()).toBe(0);
+  });
+
+  it('sends a call that started but never finished back to a human, under a new call id', async () => {
+    const { ledger, store, run } = setup();
+    await store.recordToolStart(
+      { status: 'started', call_id: 'call_1', tool: 'transfer', args: transferArgs },
+      'ses_1',
+    );
+    const error = await rejectionOf(run());
+    expect(isToolOutcomeUnknown(error)).toBe(true);
+    if (!isToolOutcomeUnknown(error)) return;
+    expect(error.message).toContain('call_1');
+    expect(error.approval).toMatchObject({
+      request_id: 'req_new',
+      tool: 'transfer',
+      args: transferArgs,
+      expires_at: '2030-01-01T00:00:00.000Z',
+    });
+    expect(error.approval.call_id).toMatch(/^call_/);
+    expect(error.approval.call_id).not.toBe('call_1');
+    expect(error.approval.reason).toContain('unknown');
+    expect(ledger.transfers()).toBe(0);
+    expect((await store.getToolOutcome('call_1'))?.status).toBe('started');
+  });
+
+  it('records a failure of a fresh call and rethrows it', async () => {
+    const { ledger, store, run, input } = setup();
+    const tooMuch = input('transfer', { to: 'alice', amount: 2_000_000, currency: 'USD' });
+    const error = await rejectionOf(run(tooMuch));
+    expect(error).toMatchObject({ code: 'insufficient_funds' });
+    expect(await store.getToolOutcome('call_1')).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining('cannot send 2000000'),
+    });
+    expect(ledger.transfers()).toBe(0);
+  });
+});
+
+describe('runToolCall for an idempotent tool', () => {
+  it('runs it without recording an outcome', async () => {
+    const { store, run, input } = setup();
+    expect(await run(input('echo', { text: 'hi' }))).toEqual({ text: 'hi' });
+    expect(await store.getToolOutcome('call_1')).toBeUndefined();
+  });
+
+  it('reports an unknown tool', async () => {
+    const { run, input } = setup();
+    expect(await rejectionOf(run(input('nope', {})))).toMatchObject({ code: 'unknown_tool' });
+  });
+});
