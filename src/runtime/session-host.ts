@@ -124,6 +124,7 @@ export function startSessionHost(
   }
 
   // Snapshots are saved coalesced: at most one write in flight, then the latest one.
+  // A crash between an event and its snapshot restores the older snapshot: see restore.ts.
   let saving = false;
   let dirty = false;
   function saveSnapshot(): void {
@@ -135,8 +136,9 @@ export function startSessionHost(
     dirty = false;
     const state = topState(snapshotOf(root).value);
     const persisted = root.getPersistedSnapshot();
-    const write = store
-      .saveSnapshot(session.id, state, persisted, SESSION_MACHINE_VERSION)
+    // After the events of this transition: a stored snapshot never runs ahead of the log.
+    const write = writes
+      .then(() => store.saveSnapshot(session.id, state, persisted, SESSION_MACHINE_VERSION))
       .catch((error: unknown) => log.error({ err: error }, 'snapshot not saved'))
       .finally(() => {
         saving = false;

@@ -15,6 +15,7 @@ import type {
 import { systemClock, type Clock } from './clock.ts';
 import { decide, type DecisionCommand } from './decisions.ts';
 import { newId } from './ids.ts';
+import { reconcileRestored } from './restore.ts';
 import { createSessionLogic } from './session-logic.ts';
 import { startSessionHost, type SessionHost } from './session-host.ts';
 
@@ -95,7 +96,10 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     const record = await store.getSession(id);
     if (!record) return undefined;
     const lastSeq = await store.lastSeq(id);
-    return host({ ...record, last_seq: Math.max(record.last_seq, lastSeq) });
+    const pending = await store.listApprovals({ status: 'pending', session_id: id });
+    const restored = host({ ...record, last_seq: Math.max(record.last_seq, lastSeq) });
+    await restored.serial(() => reconcileRestored(restored, store, pending, logger));
+    return restored;
   }
 
   async function getSession(id: string): Promise<SessionHost | undefined> {

@@ -1,0 +1,71 @@
+import type { Logger } from 'pino';
+import type { SessionEvent } from '../../machines/session.events.ts';
+import type { ApprovalRecord, Store } from '../store/store.ts';
+import type { SessionHost } from './session-host.ts';
+
+/**
+ * Brings a restored session in line with the decisions table. The snapshot may be older than
+ * the last committed decision (a crash between the commit and the snapshot write): the
+ * decision is given to the actor again, so no acknowledged decision is lost. Approvals still
+ * pending in the table that the snapshot never reached are closed as superseded.
+ */
+export async function reconcileRestored(
+  host: SessionHost,
+  store: Store,
+  pendingBefore: readonly ApprovalRecord[],
+  logger: Logger,
+): Promise<void> {
+  const waiting = host.pendingApprovals();
+  const known = new Set(waiting.map((p) => p.request_id));
+  for (const stale of pendingBefore) {
+    if (known.has(stale.request_id)) continue;
+    await store.decideApproval({
+      request_id: stale.request_id,
+      status: 'cancelled',
+      decided_by: 'system',
+      decided_at: new Date().toISOString(),
+      decision_reason:
+        'superseded: the session was restored from a snapshot taken before this request',
+    });
+    logger.warn(
+      { requestId: stale.request_id },
+      'closed an approval the restored session never reached',
+    );
+  }
+  for (const pending of waiting) {
+    const record = await store.getApproval(pending.request_id);
+    if (!record || record.status === 'pending') continue;
+    const event = replayOf(record);
+    const actor = event.type === 'cancel' ? host.root : host.actorForRequest(pending.request_id);
+    if (actor?.getSnapshot().can(event)) {
+      logger.info(
+        { requestId: record.request_id, status: record.status },
+        're-applied a committed decision',
+      );
+      actor.send(event);
+    }
+  }
+}
+
+function replayOf(record: ApprovalRecord): SessionEvent {
+  const by = record.decided_by ?? 'system';
+  const request_id = record.request_id;
+  switch (record.status) {
+    case 'approved':
+      return { type: 'approve', request_id, by };
+    case 'edited':
+      return { type: 'edit', request_id, edited_args: record.edited_args ?? record.args, by };
+    case 'rejected':
+      return {
+        type: 'reject',
+        request_id,
+        by,
+        ...(record.decision_reason ? { reason: record.decision_reason } : {}),
+      };
+    case 'expired':
+      return { type: 'approval.expired', request_id };
+    case 'cancelled':
+    case 'pending':
+      return { type: 'cancel', by };
+  }
+}
