@@ -6,8 +6,8 @@ import type { ApprovalRecord, Store } from './store.ts';
 /** One backend under the contract: how to open a store on it, and (SQL) raw access. */
 export interface Backend {
   open: () => Promise<Store>;
-  /** Opens a store whose transactions are counted (SQL backends). */
-  openCounting?: () => Promise<{ store: Store; transactions: () => number }>;
+  /** Opens a store that counts the statements writing events (SQL backends). */
+  openCounting?: () => Promise<{ store: Store; eventWrites: () => number }>;
   raw?: (text: string, params?: SqlParam[]) => Promise<SqlRow[]>;
   teardown?: () => Promise<void>;
 }

@@ -8,7 +8,7 @@ describe('explore', () => {
   let db: TestStore;
   let app: App;
   beforeAll(async () => {
-    db = await openTestStore('pglite');
+    db = await openTestStore(process.env['DATABASE_URL'] ? 'postgres' : 'pglite');
     app = await startTestApp({ store: db.store });
   });
   afterAll(async () => {
