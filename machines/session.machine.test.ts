@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ToolOutcomeUnknown } from './session.machine.ts';
+import { ToolOutcomeUnknown } from './session.machine.ts';
 import {
   BY,
   approvalOf,
@@ -283,11 +283,7 @@ describe('executing', () => {
     const h = start();
     const run = await toExecuting(h, call('c1'));
     const fresh = approvalOf(call('c2'), 'req_c2');
-    const unknown: ToolOutcomeUnknown = {
-      code: 'tool_outcome_unknown',
-      message: 'transfer c1 started but never finished',
-      approval: fresh,
-    };
+    const unknown = new ToolOutcomeUnknown('transfer c1 started but never finished', fresh);
     run.reject(unknown);
     await h.reach('awaiting_approval');
     expect(h.types()).toEqual(['thinking', 'tool_call', 'error', 'approval_required']);

@@ -524,7 +524,7 @@ export const sessionMachine = setup({
               data: {
                 subagent_id: `sub_${context.current_call?.call_id ?? ''}`,
                 call_id: context.current_call?.call_id ?? '',
-                task: String(context.current_call?.args['task'] ?? ''),
+                task: delegateArgsSchema.safeParse(context.current_call?.args).data?.task ?? '',
               },
             })),
             sendTo('subagent', ({ context }) => {
@@ -602,6 +602,15 @@ export const sessionMachine = setup({
               guard: 'isCurrentExecution',
               target: '#session.cancelled',
               actions: [
+                emit(({ context }) => ({
+                  type: 'subagent_end' as const,
+                  execution_id: context.execution_id,
+                  data: {
+                    subagent_id: `sub_${context.current_call?.call_id ?? ''}`,
+                    call_id: context.current_call?.call_id ?? '',
+                    status: 'cancelled' as const,
+                  },
+                })),
                 emit(({ context, event, self }) => ({
                   type: 'cancelled' as const,
                   execution_id: context.execution_id,

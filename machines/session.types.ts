@@ -85,10 +85,15 @@ export interface ApprovalTimerInput {
  * A tool actor rejects with this shape when a non-idempotent call may or may not have run
  * (a crash between start and result): the call goes back to a human instead of running again.
  */
-export interface ToolOutcomeUnknown {
-  code: 'tool_outcome_unknown';
-  message: string;
-  approval: ApprovalRequest;
+export class ToolOutcomeUnknown extends Error {
+  readonly code = 'tool_outcome_unknown';
+  readonly approval: ApprovalRequest;
+
+  constructor(message: string, approval: ApprovalRequest) {
+    super(message);
+    this.name = 'ToolOutcomeUnknown';
+    this.approval = approval;
+  }
 }
 
 export function isToolOutcomeUnknown(error: unknown): error is ToolOutcomeUnknown {
@@ -103,7 +108,8 @@ export function isToolOutcomeUnknown(error: unknown): error is ToolOutcomeUnknow
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   if (typeof error === 'object' && error !== null && 'message' in error) {
-    return String((error as { message: unknown }).message);
+    const message: unknown = error.message;
+    return typeof message === 'string' ? message : JSON.stringify(message);
   }
   return String(error);
 }

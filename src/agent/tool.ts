@@ -22,7 +22,7 @@ export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
 
 /** Keeps the args type of `run` tied to the schema while storing tools in one list. */
 export function defineTool<S extends z.ZodType>(tool: ToolDefinition<S>): ToolDefinition {
-  return tool as unknown as ToolDefinition;
+  return tool;
 }
 
 /** Rejects when the signal aborts: the error a cancelled tool ends with. */

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.ts';
 
-const plain: ReconnectOptions = { initialMs: 100, maxMs: 1_000, factor: 2, maxAttempts: 5, jitter: 0 };
+const plain: ReconnectOptions = {
+  initialMs: 100,
+  maxMs: 1_000,
+  factor: 2,
+  maxAttempts: 5,
+  jitter: 0,
+};
 
 describe('backoffDelay', () => {
   it('grows by the factor and stops at maxMs', () => {

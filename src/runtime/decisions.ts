@@ -1,5 +1,7 @@
+import type { SessionCommandEvent } from '../../machines/session.events.ts';
 import type { Clock } from './clock.ts';
 import type { ToolRegistry } from '../agent/tool-registry.ts';
+import { accepts } from './session-events.ts';
 import { AppError } from '../errors.ts';
 import type { Command } from '../protocol/inbound.ts';
 import type { Decision, Store } from '../store/store.ts';
@@ -35,9 +37,9 @@ export function decide(
     if (approval.status !== 'pending') {
       throw alreadyDecided(command.request_id, approval.status, approval.decided_by);
     }
-    const event = { ...stripId(command), by };
+    const event = toEvent(command, by);
     const actor = session.actorForRequest(command.request_id);
-    if (!actor || !actor.getSnapshot().can(event)) {
+    if (!actor || !accepts(actor, event)) {
       throw new AppError(
         'not_allowed_in_state',
         `${command.type} is not allowed while ${session.state()}`,
@@ -94,7 +96,18 @@ function alreadyDecided(requestId: string, status: string, by: string | null): A
   );
 }
 
-function stripId<T extends { id?: string | undefined }>(command: T): Omit<T, 'id'> {
-  const { id: _id, ...rest } = command;
-  return rest;
+function toEvent(command: DecisionCommand, by: string): SessionCommandEvent {
+  switch (command.type) {
+    case 'approve':
+      return { type: 'approve', request_id: command.request_id, by };
+    case 'reject':
+      return {
+        type: 'reject',
+        request_id: command.request_id,
+        by,
+        ...(command.reason !== undefined ? { reason: command.reason } : {}),
+      };
+    case 'edit':
+      return { type: 'edit', request_id: command.request_id, edited_args: command.edited_args, by };
+  }
 }

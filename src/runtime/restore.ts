@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { SessionEvent } from '../../machines/session.events.ts';
 import type { ApprovalRecord, Store } from '../store/store.ts';
+import { accepts } from './session-events.ts';
 import type { SessionHost } from './session-host.ts';
 
 /**
@@ -37,7 +38,7 @@ export async function reconcileRestored(
     if (!record || record.status === 'pending') continue;
     const event = replayOf(record);
     const actor = event.type === 'cancel' ? host.root : host.actorForRequest(pending.request_id);
-    if (actor?.getSnapshot().can(event)) {
+    if (actor && accepts(actor, event)) {
       logger.info(
         { requestId: record.request_id, status: record.status },
         're-applied a committed decision',

@@ -1,4 +1,5 @@
 import type { AnyActorRef } from 'xstate';
+import type { SessionEvent } from '../../machines/session.events.ts';
 import type { SessionEmitted } from '../../machines/session.emitted.ts';
 import type { SessionContext, SessionState } from '../../machines/session.types.ts';
 import type { OutboundEvent } from '../protocol/outbound.ts';
@@ -54,4 +55,9 @@ export function toOutbound(
     data,
   };
   return event as OutboundEvent;
+}
+
+/** Whether the actor's current state takes this event (the not_allowed_in_state check). */
+export function accepts(actor: AnyActorRef, event: SessionEvent): boolean {
+  return (actor.getSnapshot() as { can(event: SessionEvent): boolean }).can(event);
 }

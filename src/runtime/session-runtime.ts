@@ -3,6 +3,7 @@ import type { SessionCommandEvent } from '../../machines/session.events.ts';
 import { SESSION_MACHINE_VERSION } from '../../machines/session.types.ts';
 import type { Planner } from '../agent/planner.ts';
 import type { ToolRegistry } from '../agent/tool-registry.ts';
+import { accepts } from './session-events.ts';
 import { AppError } from '../errors.ts';
 import type { Command } from '../protocol/inbound.ts';
 import type {
@@ -144,7 +145,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       return session.serial(async () => {
         await session.flush();
         const event = toEvent(command, by);
-        if (!session.root.getSnapshot().can(event)) {
+        if (!accepts(session.root, event)) {
           throw new AppError(
             'not_allowed_in_state',
             `${command.type} is not allowed while ${session.state()}`,

@@ -1,7 +1,7 @@
-import type {
-  ApprovalRequest,
-  ToolInput,
+import {
   ToolOutcomeUnknown,
+  type ApprovalRequest,
+  type ToolInput,
 } from '../../machines/session.types.ts';
 import type { ToolRegistry } from '../agent/tool-registry.ts';
 import { AppError } from '../errors.ts';
@@ -68,14 +68,13 @@ export async function runToolCall(
 
 function outcomeUnknown(deps: ToolRunnerDeps, input: ToolInput): ToolOutcomeUnknown {
   const { call } = input;
-  return {
-    code: 'tool_outcome_unknown',
-    message: `${call.tool} call ${call.call_id} started but its outcome was not recorded (the process stopped); it will not run again without a new approval`,
-    approval: deps.approvalFor({
+  return new ToolOutcomeUnknown(
+    `${call.tool} call ${call.call_id} started but its outcome was not recorded (the process stopped); it will not run again without a new approval`,
+    deps.approvalFor({
       call_id: newId('call'),
       tool: call.tool,
       args: call.args,
       reason: `the outcome of ${call.tool} call ${call.call_id} is unknown after a restart: check before approving it again`,
     }),
-  };
+  );
 }

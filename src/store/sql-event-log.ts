@@ -109,7 +109,12 @@ export function createSqlEventLog(db: SqlExecutor): SqlEventLog {
       return results;
     } catch (error) {
       for (const id of sessionIds) heads.delete(id);
-      throw error;
+      throw isUniqueViolation(error)
+        ? new StoreError(
+            'seq_out_of_order',
+            `another writer stored events of session(s) ${sessionIds.join(', ')} meanwhile`,
+          )
+        : error;
     }
   });
 
@@ -146,6 +151,10 @@ export function createSqlEventLog(db: SqlExecutor): SqlEventLog {
       await batcher.drain();
     },
   };
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Error && 'code' in error && error.code === '23505';
 }
 
 function toHead(row: Record<string, unknown>): Head {

@@ -76,6 +76,14 @@ export function describeStore(name: string, sql: boolean, setup: () => Promise<B
       expect(await store.verifyChain(id)).toEqual({ ok: true, session_id: id, events: 3 });
     });
 
+    it('keeps a verifiable chain for data JSON cannot hold as given', async () => {
+      const id = uid('s');
+      const odd = toolResult(id, 1);
+      odd.data = { ...odd.data, result: { when: new Date(0), list: [1, undefined], nan: NaN } };
+      await store.appendEvents([odd, thinking(id, 2)]);
+      expect(await store.verifyChain(id)).toEqual({ ok: true, session_id: id, events: 2 });
+    });
+
     it('stores 500 concurrent single-event appends of 5 sessions in order', async () => {
       const ids = Array.from({ length: 5 }, () => uid('s'));
       const calls: Promise<void>[] = [];

@@ -77,6 +77,7 @@ export function sqlContract(context: () => SqlContext): void {
         store.appendEvents([thinking(y, 1)]),
       ]);
       expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+      expect(results[1]).toMatchObject({ reason: { code: 'seq_out_of_order' } });
 
       await store.appendEvents([thinking(x, 3)]);
       await store.appendEvents([thinking(y, 1)]);

@@ -74,9 +74,14 @@ export async function refusedUpgrade(
   throw new Error('the upgrade was accepted');
 }
 
-/** The events after index `from` that belong to the session (no per-socket replies, no errors). */
+/** A reply to this socket alone: `connected`, `pong`, or an error answering its message. */
+export function isReply(event: WireEvent): boolean {
+  return REPLY_TYPES.has(event.type) || (event.type === 'error' && !event.execution_id);
+}
+
+/** The events after index `from` that happened to the session (stored, sent to every socket). */
 export function sessionEvents(events: readonly WireEvent[], from = 0): WireEvent[] {
-  return events.slice(from).filter((e) => !REPLY_TYPES.has(e.type) && e.type !== 'error');
+  return events.slice(from).filter((e) => !isReply(e));
 }
 
 /** Every event: a snake_case type and a valid outbound event per the protocol schema. */

@@ -46,7 +46,7 @@ export function connect(
     let resolveClosed!: (value: { code: number; reason: string }) => void;
     const closed = new Promise<{ code: number; reason: string }>((r) => (resolveClosed = r));
     ws.on('message', (raw) => {
-      events.push(JSON.parse(String(raw)) as WireEvent);
+      events.push(JSON.parse((raw as Buffer).toString('utf8')) as WireEvent);
       for (const waiter of [...waiters]) waiter();
     });
     ws.on('close', (code, reason) => {

@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { testBackends } from '../support/stores.ts';
+import { http } from '../support/test-app.ts';
+import { connect, type TestSocket } from '../support/ws-client.ts';
+import { expectWireValid, openUserSession, useTestApp } from './harness.ts';
+
+/** A ping after the bad frame: the connection must still be usable. */
+async function expectUsable(socket: TestSocket, id: string): Promise<void> {
+  const from = socket.events.length;
+  socket.send({ type: 'ping', id });
+  const pong = await socket.waitFor('pong', { from });
+  expect(pong.data).toEqual({ id });
+}
+
+const BAD_FRAMES: Array<{
+  name: string;
+  send: (socket: TestSocket) => void;
+  code: string;
+  id?: string;
+}> = [
+  { name: 'invalid JSON', send: (s) => s.sendRaw('{"type":"ping",'), code: 'invalid_json' },
+  {
+    name: 'an unknown type',
+    send: (s) => s.send({ type: 'launch', id: 'u1' }),
+    code: 'unknown_type',
+    id: 'u1',
+  },
+  {
+    name: 'approve without request_id',
+    send: (s) => s.send({ type: 'approve', id: 'a1' }),
+    code: 'invalid_message',
+    id: 'a1',
+  },
+  {
+    name: 'execute with a bad plan',
+    send: (s) => s.send({ type: 'execute', command: 'x', plan: [], id: 'p1' }),
+    code: 'invalid_message',
+    id: 'p1',
+  },
+  { name: 'a JSON array', send: (s) => s.send([1, 2]), code: 'invalid_message' },
+  {
+    name: 'a binary frame',
+    send: (s) => s.sendRaw(Buffer.from('{"type":"ping"}'), true),
+    code: 'binary_not_supported',
+  },
+];
+
+describe.each(testBackends())('bad input on %s', (backend) => {
+  const h = useTestApp(backend);
+
+  it.each(BAD_FRAMES)('answers $name with $code and stays open', async (frame) => {
+    const { socket } = await openUserSession(h.app);
+    const from = socket.events.length;
+    frame.send(socket);
+    const error = await socket.waitFor('error', { from });
+    expect(error.data.code).toBe(frame.code);
+    expect(typeof error.data.message).toBe('string');
+    if (frame.id) expect(error.data.id).toBe(frame.id);
+    else expect(error.data).not.toHaveProperty('id');
+    expect(error.seq).toBe(0);
+    expect(error.state).toBe('idle');
+    await expectUsable(socket, `after-${frame.code}`);
+    expectWireValid(socket.events);
+    await socket.close();
+  });
+
+  it('answers the sender only, stores nothing, and carries the last stored seq', async () => {
+    const { token, sessionId, socket } = await openUserSession(h.app);
+    const other = await connect(h.app, { session_id: sessionId, token });
+    await other.waitFor('connected');
+    socket.send({ type: 'execute', command: 'echo stored' });
+    await Promise.all([socket.waitFor('complete'), other.waitFor('complete')]);
+    const lastSeq = socket.events.at(-1)?.seq;
+
+    const from = socket.events.length;
+    socket.send({ type: 'nope', id: 'n1' });
+    socket.send({ type: 'ping', id: 'p1' });
+    socket.send({ type: 'cancel', id: 'c1' });
+    const refused = await socket.waitFor('error', { from: from + 1 });
+    expect(refused.data).toMatchObject({ code: 'not_allowed_in_state', id: 'c1' });
+    const replies = socket.events.slice(from);
+    expect(replies.map((e) => [e.type, e.seq])).toEqual([
+      ['error', lastSeq],
+      ['pong', lastSeq],
+      ['error', lastSeq],
+    ]);
+    expect(replies[1]?.data).toEqual({ id: 'p1' });
+
+    // The other socket saw none of it: its next event is its own pong.
+    const otherFrom = other.events.length;
+    other.send({ type: 'ping' });
+    await other.waitFor('pong', { from: otherFrom });
+    expect(other.events.slice(otherFrom).map((e) => e.type)).toEqual(['pong']);
+    expect(other.events.at(-1)?.data).toEqual({});
+
+    const log = await http(h.app, 'GET', `/api/v1/sessions/${sessionId}/events`, { token });
+    expect(log.body.events.map((e: { type: string }) => e.type)).not.toContain('error');
+    expect(log.body.last_seq).toBe(lastSeq);
+    await Promise.all([socket.close(), other.close()]);
+  });
+
+  it('answers ping with pong, echoing the id', async () => {
+    const { socket } = await openUserSession(h.app);
+    socket.send({ type: 'ping', id: 'ping-1' });
+    const pong = await socket.waitFor('pong');
+    expect(pong).toMatchObject({ type: 'pong', seq: 0, state: 'idle', data: { id: 'ping-1' } });
+    expectWireValid([pong]);
+    await socket.close();
+  });
+
+  it('closes the socket on a frame over 64 KiB; other sockets are unaffected', async () => {
+    const { token, sessionId, socket } = await openUserSession(h.app);
+    const bystander = await connect(h.app, { session_id: sessionId, token });
+    await bystander.waitFor('connected');
+    socket.send({ type: 'ping', id: 'x'.repeat(64 * 1024) });
+    // uWS drops the connection without a close frame (the client sees 1006), not 1009.
+    const closed = await socket.closed;
+    expect(closed.code).toBe(1006);
+    expect(socket.events.filter((e) => e.type !== 'connected')).toEqual([]);
+
+    // Just under the limit is still a frame like any other (here: an id that is too long).
+    bystander.send({ type: 'ping', id: 'y'.repeat(60 * 1024) });
+    const error = await bystander.waitFor('error');
+    expect(error.data.code).toBe('invalid_message');
+    await expectUsable(bystander, 'still-here');
+    await bystander.close();
+  });
+});
