@@ -42,11 +42,13 @@ function abortedWork(context: SessionContext, self: AnyActorRef, where: string):
   }
   if (where === 'tool' && call) return [{ kind: 'tool', id: call.call_id, tool: call.tool }];
   if (where === 'subagent' && call) {
-    const child = (self.getSnapshot() as { children: Record<string, AnyActorRef | undefined> })
-      .children['subagent'];
+    // `children?.` and `context ?`: a pure transition (xstate/graph) has a `self` with no
+    // children, and a child that is not a machine (the depth limit) has no context.
+    const child = (self.getSnapshot() as { children?: Record<string, AnyActorRef | undefined> })
+      .children?.['subagent'];
     const childSnapshot = child?.getSnapshot() as
-      { value: unknown; context: SessionContext } | undefined;
-    const inner = childSnapshot
+      { value: unknown; context?: SessionContext } | undefined;
+    const inner = childSnapshot?.context
       ? abortedWork(childSnapshot.context, child!, innerWhere(childSnapshot.value))
       : [];
     return [{ kind: 'subagent', id: `sub_${call.call_id}`, tool: call.tool }, ...inner];

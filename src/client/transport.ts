@@ -126,7 +126,8 @@ export async function nodeTransport(request: TransportRequest): Promise<Transpor
       // After open an error is always followed by close, which is what the client acts on.
       socket.on('error', () => undefined);
       socket.on('message', (data, isBinary) => {
-        if (!isBinary) request.events.message(String(data));
+        // binaryType is the default 'nodebuffer': a frame arrives as one Buffer.
+        if (!isBinary) request.events.message((data as Buffer).toString('utf8'));
       });
       socket.once('close', (code, reason) => request.events.close(code, reason.toString()));
       resolve({

@@ -99,9 +99,10 @@ export function registerRestRoutes(app: TemplatedApp, deps: RestDeps): void {
           const command = decoded.message;
           if (command.type === 'ping') throw new AppError('invalid_message', 'not a decision', 400);
           const approval = await runtime.getApproval(requestId);
-          if (!approval)
+          // One answer for "none" and "not yours", as for sessions: ids are not probeable.
+          const owner = approval && (await runtime.getSessionOwner(approval.session_id));
+          if (!approval || owner === undefined || !canAccess(principal, owner))
             throw new AppError('approval_not_found', `no approval request ${requestId}`, 404);
-          await visibleSession(approval.session_id, principal);
           await runtime.send(approval.session_id, command, principal.user_id);
           const decided = await runtime.getApproval(requestId);
           return { status: 200, body: decided };

@@ -26,7 +26,7 @@ export function chainHash(prevHash: string, event: OutboundEvent): string {
 
 export function stripChain(event: StoredEvent): OutboundEvent {
   const { prev_hash: _prev, hash: _hash, ...rest } = event;
-  return rest as OutboundEvent;
+  return rest;
 }
 
 /** Walks a session's events in seq order and names the first one that does not chain. */

@@ -63,7 +63,7 @@ export function createMemoryStore(): Store {
           ...clone(event),
           prev_hash: prev,
           hash: chainHash(prev, event),
-        } as StoredEvent;
+        };
         log.push(stored);
         events.set(event.session_id, log);
         const session = sessions.get(event.session_id);

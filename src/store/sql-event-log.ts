@@ -20,11 +20,11 @@ const INSERT_EVENTS = `
       "timestamp" text, data jsonb, prev_hash text, hash text)
   ), inserted AS (
     INSERT INTO events (${EVENT_COLUMNS}) SELECT ${EVENT_COLUMNS} FROM r
-  ), last AS (
+  ), tops AS (
     SELECT session_id, max(seq) AS seq FROM r GROUP BY session_id
   )
-  UPDATE sessions AS s SET last_seq = GREATEST(s.last_seq, last.seq)
-  FROM last WHERE s.id = last.session_id`;
+  UPDATE sessions AS s SET last_seq = GREATEST(s.last_seq, tops.seq)
+  FROM tops WHERE s.id = tops.session_id`;
 
 const SELECT_HEADS = `
   SELECT DISTINCT ON (session_id) session_id, seq, hash FROM events
@@ -61,12 +61,12 @@ export function createSqlEventLog(db: SqlExecutor): SqlEventLog {
   const heads = new Map<string, Head>();
   let closed = false;
 
-  async function loadHeads(tx: SqlQuerier, sessionIds: readonly string[]): Promise<void> {
+  async function loadHeads(q: SqlQuerier, sessionIds: readonly string[]): Promise<void> {
     if (heads.size > MAX_CACHED_HEADS) heads.clear();
     const missing = sessionIds.filter((id) => !heads.has(id));
     if (missing.length === 0) return;
     for (const id of missing) heads.set(id, { seq: 0, hash: GENESIS_HASH });
-    const rows = await tx.query(SELECT_HEADS, [JSON.stringify(missing)]);
+    const rows = await q.query(SELECT_HEADS, [JSON.stringify(missing)]);
     for (const row of rows) heads.set(String(row.session_id), toHead(row));
   }
 

@@ -49,6 +49,22 @@ export function sqlContract(context: () => SqlContext): void {
       expect(await store.verifyChain(id)).toEqual({ ok: true, session_id: id, events: 3 });
     });
 
+    it('refuses an event jsonb cannot hold (NUL), and only that call', async () => {
+      const { store } = context();
+      const [x, y] = [uid('s'), uid('s')];
+      const nul = thinking(x, 1);
+      const backslash = thinking(y, 1);
+      nul.data = { execution_id: 'exec-1', command: 'a\u0000b', plan_steps: null };
+      backslash.data = { execution_id: 'exec-1', command: 'a\\u0000b', plan_steps: null };
+      const results = await Promise.allSettled([
+        store.appendEvents([nul]),
+        store.appendEvents([backslash]),
+      ]);
+      expect(results[0]).toMatchObject({ reason: { code: 'unstorable_event' } });
+      expect(results[1]?.status).toBe('fulfilled');
+      expect((await store.readEvents(y, 0, 1))[0]?.data).toEqual(backslash.data);
+    });
+
     it('rejects every call of a failed batch, then carries on from the table', async () => {
       const { store, backend } = context();
       const raw = need(backend.raw, 'raw access');

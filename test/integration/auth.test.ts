@@ -46,7 +46,10 @@ describe.each(testBackends())('auth (AUTH_MODE=jwt) and token hygiene on %s', (b
       const answer = await refusedUpgrade(
         connect(h.app, { session_id: owned.sessionId, ...(value ? { token: value } : {}) }),
       );
-      expect(answer).toEqual({ status: 401, body: { error: { code, message: expect.any(String) } } });
+      expect(answer).toEqual({
+        status: 401,
+        body: { error: { code, message: expect.any(String) } },
+      });
     });
     it.each(cases)('on REST: %s', async (_name, token, code) => {
       const value = await token();
@@ -79,11 +82,16 @@ describe.each(testBackends())('auth (AUTH_MODE=jwt) and token hygiene on %s', (b
 
   it("answers another user's session exactly like an unknown one (404)", async () => {
     const bob = await sign('bob');
-    const upgrade = await refusedUpgrade(connect(h.app, { session_id: owned.sessionId, token: bob }));
+    const upgrade = await refusedUpgrade(
+      connect(h.app, { session_id: owned.sessionId, token: bob }),
+    );
     const unknown = await refusedUpgrade(connect(h.app, { session_id: 'ses_nope', token: bob }));
     expect(upgrade.status).toBe(404);
     expect(upgrade.body.error?.code).toBe(unknown.body.error?.code);
-    for (const path of [`/api/v1/sessions/${owned.sessionId}`, `/api/v1/sessions/${owned.sessionId}/events`]) {
+    for (const path of [
+      `/api/v1/sessions/${owned.sessionId}`,
+      `/api/v1/sessions/${owned.sessionId}/events`,
+    ]) {
       const answer = await http(h.app, 'GET', path, { token: bob });
       expect(answer.status).toBe(404);
       expect(answer.body.error.code).toBe('session_not_found');
@@ -129,7 +137,9 @@ describe.each(testBackends())('auth (AUTH_MODE=jwt) and token hygiene on %s', (b
       for (const token of [wrong, none]) {
         const answer = await refusedUpgrade(connect(strict, { session_id: sessionId, token }));
         expect(answer).toMatchObject({ status: 401, body: { error: { code: 'token_invalid' } } });
-        expect((await http(strict, 'GET', `/api/v1/sessions/${sessionId}`, { token })).status).toBe(401);
+        expect((await http(strict, 'GET', `/api/v1/sessions/${sessionId}`, { token })).status).toBe(
+          401,
+        );
       }
       const socket = await connect(strict, { session_id: sessionId, token: right });
       expect((await socket.waitFor('connected')).data.user_id).toBe('dana');
@@ -141,13 +151,19 @@ describe.each(testBackends())('auth (AUTH_MODE=jwt) and token hygiene on %s', (b
   it('never writes a token or the secret to the log', async () => {
     const { sessionId, token } = await openUserSession(h.app, 'frank');
     tokens.add(token);
-    const viaHeader = await connect(h.app, { session_id: sessionId }, { authorization: `Bearer ${token}` });
+    const viaHeader = await connect(
+      h.app,
+      { session_id: sessionId },
+      { authorization: `Bearer ${token}` },
+    );
     await viaHeader.waitFor('connected');
     viaHeader.send({ type: 'execute', command: 'echo logged' });
     await viaHeader.waitFor('complete');
     await viaHeader.close();
     const forged = await sign('frank', { secret: OTHER_SECRET });
-    expect((await http(h.app, 'GET', `/api/v1/sessions/${sessionId}`, { token: forged })).status).toBe(401);
+    expect(
+      (await http(h.app, 'GET', `/api/v1/sessions/${sessionId}`, { token: forged })).status,
+    ).toBe(401);
 
     const text = log.join('');
     expect(text).toContain('"msg":"listening"');

@@ -2,7 +2,12 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import type { App } from '../../src/main.ts';
 import { outboundEventSchema } from '../../src/protocol/outbound.ts';
 import { openTestStore, type Backend, type TestStore } from '../support/stores.ts';
-import { createSession, signToken, startTestApp, type TestAppOptions } from '../support/test-app.ts';
+import {
+  createSession,
+  signToken,
+  startTestApp,
+  type TestAppOptions,
+} from '../support/test-app.ts';
 import { connect, type TestSocket, type WireEvent } from '../support/ws-client.ts';
 
 /** Per-socket replies: not stored, not broadcast, carry the seq of the last stored event. */
@@ -17,10 +22,7 @@ export interface Harness {
  * One store and one app for the whole file (a PGlite memory store costs seconds), started in
  * beforeAll and closed in afterAll. The getters fail loudly if used before beforeAll ran.
  */
-export function useTestApp(
-  backend: Backend,
-  options: Omit<TestAppOptions, 'store'> = {},
-): Harness {
+export function useTestApp(backend: Backend, options: Omit<TestAppOptions, 'store'> = {}): Harness {
   let db: TestStore | undefined;
   let app: App | undefined;
   beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testBackends } from '../support/stores.ts';
 import { http } from '../support/test-app.ts';
-import { connect, type TestSocket } from '../support/ws-client.ts';
+import { connect, type TestSocket, type WireEvent } from '../support/ws-client.ts';
 import { expectWireValid, openUserSession, useTestApp } from './harness.ts';
 
 /** A ping after the bad frame: the connection must still be usable. */
@@ -93,8 +93,13 @@ describe.each(testBackends())('bad input on %s', (backend) => {
     expect(other.events.slice(otherFrom).map((e) => e.type)).toEqual(['pong']);
     expect(other.events.at(-1)?.data).toEqual({});
 
-    const log = await http(h.app, 'GET', `/api/v1/sessions/${sessionId}/events`, { token });
-    expect(log.body.events.map((e: { type: string }) => e.type)).not.toContain('error');
+    const log = await http<{ events: WireEvent[]; last_seq: number }>(
+      h.app,
+      'GET',
+      `/api/v1/sessions/${sessionId}/events`,
+      { token },
+    );
+    expect(log.body.events.map((e) => e.type)).not.toContain('error');
     expect(log.body.last_seq).toBe(lastSeq);
     await Promise.all([socket.close(), other.close()]);
   });

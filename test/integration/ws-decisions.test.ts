@@ -32,7 +32,7 @@ describe.each(testBackends())('decisions over the socket on %s', (backend) => {
       tool: 'transfer',
       args: { to: 'alice', amount: 250, currency: 'USD' },
     });
-    expect(Date.parse(required.data.expires_at)).toBeGreaterThan(Date.now());
+    expect(Date.parse(String(required.data.expires_at))).toBeGreaterThan(Date.now());
     expect(h.app.ledger.transfers()).toBe(transfers);
 
     socket.send({ type: 'approve', request_id: required.data.request_id });
@@ -115,9 +115,9 @@ describe.each(testBackends())('decisions over the socket on %s', (backend) => {
     // The session is free again: a new execution runs and the sleep never reports back.
     socket.send({ type: 'execute', command: 'echo next' });
     await after(socket, 'complete', cancelled);
-    expect(socket.events.filter((e) => e.type === 'tool_result').map((e) => e.data.tool)).toEqual(
-      ['echo'],
-    );
+    expect(
+      socket.events.filter((e) => e.type === 'tool_result').map((e): unknown => e.data.tool),
+    ).toEqual(['echo']);
     await socket.close();
   });
 
@@ -128,7 +128,9 @@ describe.each(testBackends())('decisions over the socket on %s', (backend) => {
     const request_id = required.data.request_id;
     socket.send({ type: 'cancel', execution_id: required.execution_id });
     const cancelled = await after(socket, 'cancelled', required);
-    expect(cancelled.data.aborted).toEqual([{ kind: 'approval', id: request_id, tool: 'transfer' }]);
+    expect(cancelled.data.aborted).toEqual([
+      { kind: 'approval', id: request_id, tool: 'transfer' },
+    ]);
     socket.send({ type: 'approve', id: 'late', request_id });
     const error = await errorFor(socket, 'late');
     expect(error.data).toMatchObject({ code: 'approval_already_decided', request_id });
@@ -189,7 +191,7 @@ describe.each(testBackends())('decisions over the socket on %s', (backend) => {
     const refusals = () =>
       [...socket.events, ...second.events].filter((e) => e.type === 'error' && e.data.id);
     await Promise.race([socket, second].map((s) => s.waitFor(() => refusals().length >= 2)));
-    expect(refusals().map((e) => e.data.code)).toEqual([
+    expect(refusals().map((e): unknown => e.data.code)).toEqual([
       'approval_already_decided',
       'approval_already_decided',
     ]);

@@ -50,7 +50,10 @@ describe.each(testBackends())('WebSocket sessions on %s', (backend) => {
     it('refuses an unknown session with 404 and a missing session_id with 400', async () => {
       const token = await signToken('alice');
       const unknown = await refusedUpgrade(connect(h.app, { session_id: 'ses_nope', token }));
-      expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'session_not_found' } } });
+      expect(unknown).toMatchObject({
+        status: 404,
+        body: { error: { code: 'session_not_found' } },
+      });
       const missing = await refusedUpgrade(connect(h.app, { token }));
       expect(missing).toMatchObject({
         status: 400,
@@ -68,7 +71,12 @@ describe.each(testBackends())('WebSocket sessions on %s', (backend) => {
     it('streams thinking, tool_call, tool_result, complete with rising seq', async () => {
       const { socket } = await openUserSession(h.app);
       const events = await execute(socket, { command: 'echo hello' });
-      expect(events.map((e) => e.type)).toEqual(['thinking', 'tool_call', 'tool_result', 'complete']);
+      expect(events.map((e) => e.type)).toEqual([
+        'thinking',
+        'tool_call',
+        'tool_result',
+        'complete',
+      ]);
       expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
       expect(events.map((e) => e.state)).toEqual(['thinking', 'executing', 'thinking', 'complete']);
       expect(events[1]?.data).toMatchObject({ tool: 'echo', args: { text: 'hello' } });
@@ -180,10 +188,15 @@ describe.each(testBackends())('WebSocket sessions on %s', (backend) => {
       expectContiguous(replayed);
       await driver.waitFor('complete');
       expect(replayed).toEqual(sessionEvents(driver.events));
-      const log = await http(h.app, 'GET', `/api/v1/sessions/${sessionId}/events?limit=1000`, {
-        token,
-      });
-      expect(log.body.events.map((e: WireEvent) => e.seq)).toEqual(replayed.map((e) => e.seq));
+      const log = await http<{ events: WireEvent[] }>(
+        h.app,
+        'GET',
+        `/api/v1/sessions/${sessionId}/events?limit=1000`,
+        {
+          token,
+        },
+      );
+      expect(log.body.events.map((e) => e.seq)).toEqual(replayed.map((e) => e.seq));
       await Promise.all([late.close(), driver.close()]);
     });
   });

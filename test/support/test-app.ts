@@ -54,7 +54,7 @@ export interface HttpAnswer<T = any> {
 
 /** A JSON request to the app, with a bearer token when given. */
 export async function http<T = any>(
-  app: App,
+  app: Pick<App, 'url'>,
   method: string,
   path: string,
   options: { token?: string; body?: unknown } = {},
@@ -71,7 +71,7 @@ export async function http<T = any>(
   return { status: response.status, body: (text ? JSON.parse(text) : null) as T };
 }
 
-export async function createSession(app: App, token?: string): Promise<string> {
+export async function createSession(app: Pick<App, 'url'>, token?: string): Promise<string> {
   const answer = await http<{ id: string }>(
     app,
     'POST',

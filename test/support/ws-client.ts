@@ -26,7 +26,7 @@ export interface TestSocket {
   closed: Promise<{ code: number; reason: string }>;
 }
 
-export function wsUrl(app: App, query: Record<string, string | number | undefined>): string {
+export function wsUrl(app: Pick<App, 'url'>, query: Record<string, string | number | undefined>): string {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query))
     if (value !== undefined) params.set(key, String(value));
@@ -35,7 +35,7 @@ export function wsUrl(app: App, query: Record<string, string | number | undefine
 
 /** Opens a socket; rejects with the HTTP status when the upgrade is refused. */
 export function connect(
-  app: App,
+  app: Pick<App, 'url'>,
   query: { session_id?: string; token?: string; last_seq?: number },
   headers: Record<string, string> = {},
 ): Promise<TestSocket> {

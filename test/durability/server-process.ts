@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { DurableData } from './durable-data.ts';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** `npm start` as a real child process: its own event loop, signals, stdout. */
+export interface ServerProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** stdout and stderr so far. */
+  output(): string;
+  exited: Promise<Exit>;
+  /** SIGTERM: the graceful shutdown. Resolves with how it exited. */
+  stop(): Promise<Exit>;
+  /** SIGKILL: a crash, nothing flushed. */
+  kill(): Promise<Exit>;
+}
+
+export interface RunningProcess {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<Exit>;
+}
+
+/** Runs a project script (`src/main.ts`, `src/cli.ts`) with tsx, on the given data. */
+export function runScript(
+  script: string,
+  args: readonly string[],
+  data: DurableData,
+  env: Record<string, string> = {},
+): RunningProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOME: process.env['HOME'] ?? '',
+      PORT: '0',
+      AUTH_MODE: 'dev',
+      LOG_LEVEL: 'warn',
+      ...data.env,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  const exited = new Promise<Exit>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { child, output: () => text, exited };
+}
+
+/** Runs a script to its end: exit code and output. */
+export async function runToEnd(
+  script: string,
+  args: readonly string[],
+  data: DurableData,
+): Promise<{ code: number | null; output: string }> {
+  const run = runScript(script, args, data);
+  const { code } = await run.exited;
+  return { code, output: run.output() };
+}
+
+/** Starts the server and resolves once it prints its URL; rejects if it exits first. */
+export async function startServer(
+  data: DurableData,
+  env: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<ServerProcess> {
+  const run = runScript('src/main.ts', [], data, env);
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      run.child.kill('SIGKILL');
+      reject(new Error(`server did not start in ${timeoutMs} ms:\n${run.output()}`));
+    }, timeoutMs);
+    const check = () => {
+      const match = /listening on (http:\/\/\S+)/.exec(run.output());
+      if (match?.[1]) {
+        clearTimeout(timer);
+        run.child.stdout?.off('data', check);
+        resolve(match[1]);
+      }
+    };
+    run.child.stdout?.on('data', check);
+    void run.exited.then((exit) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${exit.code ?? exit.signal}) before listening:\n${run.output()}`));
+    });
+  });
+  const signal = (name: NodeJS.Signals) => {
+    if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill(name);
+    return run.exited;
+  };
+  return {
+    url,
+    child: run.child,
+    output: run.output,
+    exited: run.exited,
+    stop: () => signal('SIGTERM'),
+    kill: () => signal('SIGKILL'),
+  };
+}
