@@ -1,16 +1,24 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { runCli, type CliDeps } from './cli.ts';
+import { verifyEvents } from './store/event-chain.ts';
 import { createMemoryStore } from './store/memory-store.ts';
 import { thinking } from './store/store.fixtures.ts';
 
-/** A memory store with two sessions: `good` chains, `gap` skips seq 2. */
+/** A memory store with two sessions: `good` chains, `gap` has seq 2 changed by hand. */
 async function seeded() {
   const store = createMemoryStore();
   await store.createSession({ id: 'good', owner: 'alice', state: 'idle', machine_version: 1 });
   await store.appendEvents([thinking('good', 1), thinking('good', 2)]);
-  await store.appendEvents([thinking('gap', 1), thinking('gap', 3)]);
-  return { ...store, listSessionIds: () => Promise.resolve(['gap', 'good']) };
+  await store.appendEvents([thinking('gap', 1), thinking('gap', 2), thinking('gap', 3)]);
+  const tampered = await store.readEvents('gap', 0, 10);
+  tampered[1]!.data = { execution_id: 'exec-1', command: 'changed by hand', plan_steps: null };
+  return {
+    ...store,
+    verifyChain: (id: string) =>
+      id === 'gap' ? Promise.resolve(verifyEvents('gap', tampered)) : store.verifyChain(id),
+    listSessionIds: () => Promise.resolve(['gap', 'good']),
+  };
 }
 
 async function run(args: string[], open: CliDeps['open'] = seeded) {
@@ -32,14 +40,14 @@ describe('cli verify', () => {
   it('exits 1 naming the first broken seq and the problem', async () => {
     expect(await run(['verify', 'gap'])).toMatchObject({
       code: 1,
-      out: 'broken: session gap at seq 3: expected seq 2, found 3\n',
+      out: 'broken: session gap at seq 2: content does not match its hash\n',
     });
   });
 
   it('verifies every session with --all', async () => {
     expect(await run(['verify', '--all'])).toMatchObject({
       code: 1,
-      out: 'broken: session gap at seq 3: expected seq 2, found 3\nbroken: 1 of 2 sessions\n',
+      out: 'broken: session gap at seq 2: content does not match its hash\nbroken: 1 of 2 sessions\n',
     });
   });
 

@@ -22,8 +22,11 @@ import { defaultTransport, type Transport, type TransportFactory } from './trans
 export type ClientStatus = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 export interface SessionClientOptions {
-  /** The server: `http://host:port` (or `ws://`, or the full `/api/v1/ws` URL). */
-  url: string;
+  /**
+   * The server: `http://host:port` (or `ws://`, or the full `/api/v1/ws` URL); a function is
+   * asked again on every reconnect (another node, a new port after a restart).
+   */
+  url: string | (() => string | Promise<string>);
   sessionId: string;
   /** A JWT, or a function returning a fresh one for every (re)connect. */
   token?: string | (() => string | Promise<string>);
@@ -160,20 +163,23 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
   async function open(): Promise<void> {
     const mine = ++connection;
     const token = typeof options.token === 'function' ? await options.token() : options.token;
+    const base = typeof options.url === 'function' ? await options.url() : options.url;
     // finish() moves `connection` on, so a closed client never adopts a late socket.
     if (mine !== connection) return;
     const opened = await openTransport({
-      url: socketUrl(options.url, options.sessionId, lastSeq),
+      url: socketUrl(base, options.sessionId, lastSeq),
       token,
       timeoutMs: options.connectTimeoutMs ?? 10_000,
       events: {
-        message: (text) => {
-          if (mine === connection) onFrame(text);
-        },
-        close: (code, reason) => {
-          if (mine === connection) onClose(code, reason);
-          else socketGone?.();
-        },
+        message: (text) =>
+          nextTask(() => {
+            if (mine === connection) onFrame(text);
+          }),
+        close: (code, reason) =>
+          nextTask(() => {
+            if (mine === connection) onClose(code, reason);
+            else socketGone?.();
+          }),
       },
     });
     if (mine !== connection) return opened.close(1000, 'client closed');
@@ -439,6 +445,14 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     },
   };
 }
+
+/**
+ * One task per frame, as browsers dispatch them. `ws` emits every frame of a TCP read at
+ * once; without this, `await client.execute(...)` would resume after the events that
+ * followed `thinking` in the same read, and a `waitFor` made then would miss them.
+ */
+const nextTask: (fn: () => void) => void =
+  typeof setImmediate === 'function' ? (fn) => void setImmediate(fn) : (fn) => fn();
 
 /** The socket URL for a session, from a server base URL (http, https, ws or wss). */
 export function socketUrl(base: string, sessionId: string, lastSeq: number | null): string {

@@ -7,7 +7,8 @@ import type { OutboundEvent } from '../protocol/outbound.ts';
 interface MachineSnapshotLike {
   value: unknown;
   context: SessionContext;
-  children: Record<string, AnyActorRef | undefined>;
+  /** Absent when the actor is not a machine (the failing stand-in past the depth limit). */
+  children?: Record<string, AnyActorRef | undefined>;
 }
 
 export function snapshotOf(actor: AnyActorRef): MachineSnapshotLike {
@@ -22,7 +23,7 @@ export function topState(value: unknown): SessionState {
 
 /** The subagent child of an actor, when it is running one. */
 export function subagentOf(actor: AnyActorRef): AnyActorRef | undefined {
-  return snapshotOf(actor).children['subagent'];
+  return snapshotOf(actor).children?.['subagent'];
 }
 
 export function subagentIdOf(actor: AnyActorRef): string {

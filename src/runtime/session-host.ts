@@ -21,6 +21,8 @@ export interface SessionHost {
   readonly owner: string;
   readonly root: AnyActorRef;
   state(): SessionState;
+  /** True once an event could not be stored: the runtime replaces this host. */
+  isBroken(): boolean;
   /** The seq of the last event stored and sent. */
   lastSeq(): number;
   pendingApprovals(): PendingApproval[];
@@ -49,6 +51,7 @@ export function startSessionHost(
   let writes: Promise<unknown> = Promise.resolve();
   let queue: Promise<unknown> = Promise.resolve();
   let executionStartedAt: string | null = null;
+  let broken = false;
   const fanout = createEventFanout(session.id, store, session.last_seq);
 
   const root = createActor(deps.logic, {
@@ -69,11 +72,17 @@ export function startSessionHost(
       },
       subagentId,
     );
+    if (broken) return;
     const stored = Promise.all([store.appendEvents([event]), sideEffects(event, subagentId)]);
-    writes = Promise.all([writes, stored]).then(() => fanout.publish(event));
-    writes = writes.catch((error: unknown) =>
-      log.error({ err: error, seq: event.seq }, 'event not stored'),
-    );
+    writes = Promise.all([writes, stored]).then(() => {
+      if (!broken) fanout.publish(event);
+    });
+    // An event that cannot be stored is never sent, and nothing after it is either: the
+    // session stops here and the runtime restores it from its last snapshot.
+    writes = writes.catch((error: unknown) => {
+      broken = true;
+      log.error({ err: error, seq: event.seq }, 'event not stored; the session will be restored');
+    });
     if (emitted.type === 'subagent_start') {
       const child = subagentOf(actor);
       if (child) attach(child, emitted.data.subagent_id);
@@ -128,6 +137,7 @@ export function startSessionHost(
   let saving = false;
   let dirty = false;
   function saveSnapshot(): void {
+    if (broken) return;
     if (saving) {
       dirty = true;
       return;
@@ -138,7 +148,11 @@ export function startSessionHost(
     const persisted = root.getPersistedSnapshot();
     // After the events of this transition: a stored snapshot never runs ahead of the log.
     const write = writes
-      .then(() => store.saveSnapshot(session.id, state, persisted, SESSION_MACHINE_VERSION))
+      .then(() =>
+        broken
+          ? undefined
+          : store.saveSnapshot(session.id, state, persisted, SESSION_MACHINE_VERSION),
+      )
       .catch((error: unknown) => log.error({ err: error }, 'snapshot not saved'))
       .finally(() => {
         saving = false;
@@ -172,6 +186,7 @@ export function startSessionHost(
     owner: session.owner,
     root,
     state: () => topState(snapshotOf(root).value),
+    isBroken: () => broken,
     lastSeq: () => fanout.lastSeq(),
     pendingApprovals() {
       const out: PendingApproval[] = [];

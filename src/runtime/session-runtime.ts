@@ -105,7 +105,12 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
 
   async function getSession(id: string): Promise<SessionHost | undefined> {
     const live = hosts.get(id);
-    if (live) return live;
+    if (live && !live.isBroken()) return live;
+    if (live) {
+      hosts.delete(id);
+      logger.warn({ sessionId: id }, 'restoring a session whose events could not be stored');
+      await live.stop().catch(() => undefined);
+    }
     let pending = loading.get(id);
     if (!pending) {
       pending = load(id).finally(() => loading.delete(id));

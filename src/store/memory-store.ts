@@ -1,4 +1,5 @@
 import type { OutboundEvent } from '../protocol/outbound.ts';
+import { StoreError } from './store-error.ts';
 import { chainHash, GENESIS_HASH, verifyEvents } from './event-chain.ts';
 import type {
   ApprovalRecord,
@@ -56,6 +57,15 @@ export function createMemoryStore(): Store {
     },
 
     appendEvents(batch: readonly OutboundEvent[]) {
+      const next = new Map<string, number>();
+      for (const event of batch) {
+        const last = next.get(event.session_id) ?? events.get(event.session_id)?.at(-1)?.seq ?? 0;
+        if (event.seq !== last + 1) {
+          const message = `session ${event.session_id}: seq ${event.seq} does not follow ${last}`;
+          return Promise.reject(new StoreError('seq_out_of_order', message));
+        }
+        next.set(event.session_id, event.seq);
+      }
       for (const event of batch) {
         const log = events.get(event.session_id) ?? [];
         const prev = log.at(-1)?.hash ?? GENESIS_HASH;

@@ -76,7 +76,8 @@ export function createSqlEventLog(db: SqlExecutor): SqlEventLog {
     const rows = events.map((event) => {
       const id = event.session_id;
       const head = own.get(id) ?? tip.get(id) ?? heads.get(id) ?? { seq: 0, hash: GENESIS_HASH };
-      if (!(event.seq > head.seq)) {
+      // Contiguous: a seq that was never stored (a failed append) is never skipped over.
+      if (event.seq !== head.seq + 1) {
         throw new StoreError(
           'seq_out_of_order',
           `session ${id}: seq ${event.seq} does not follow ${head.seq}`,

@@ -49,6 +49,17 @@ export function sqlContract(context: () => SqlContext): void {
       expect(await store.verifyChain(id)).toEqual({ ok: true, session_id: id, events: 3 });
     });
 
+    it('refuses a seq that would leave a gap', async () => {
+      const { store } = context();
+      const id = uid('s');
+      await store.appendEvents([thinking(id, 1)]);
+      await expect(store.appendEvents([thinking(id, 3)])).rejects.toMatchObject({
+        code: 'seq_out_of_order',
+      });
+      await store.appendEvents([thinking(id, 2)]);
+      expect(await store.verifyChain(id)).toEqual({ ok: true, session_id: id, events: 2 });
+    });
+
     it('refuses an event jsonb cannot hold (NUL), and only that call', async () => {
       const { store } = context();
       const [x, y] = [uid('s'), uid('s')];
