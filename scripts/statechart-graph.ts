@@ -30,6 +30,9 @@ export function statePath(node: AnyStateNode): string {
   return node.path.join('.');
 }
 
+const srcOf = (invoke: AnyStateNode['invoke'][number]) =>
+  typeof invoke.src === 'string' ? invoke.src : invoke.id;
+
 function nodesOf(node: AnyStateNode): AnyStateNode[] {
   return Object.values(node.states).flatMap((child) => [child, ...nodesOf(child)]);
 }
@@ -39,7 +42,7 @@ export function machineStates(machine: AnyStateMachine): StatechartState[] {
     path: statePath(node),
     parent: node.parent && node.parent !== machine.root ? statePath(node.parent) : null,
     initial: node.initial?.target[0] ? statePath(node.initial.target[0]) : null,
-    invokes: node.invoke.map((invoke) => String(invoke.src)),
+    invokes: node.invoke.map(srcOf),
   }));
 }
 
@@ -60,15 +63,18 @@ export function eventLabel(machine: AnyStateMachine, eventType: string): string 
   const invoke = nodesOf(machine.root)
     .flatMap((node) => node.invoke)
     .find((candidate) => candidate.id === id);
-  return `${kind}(${invoke ? String(invoke.src) : id})`;
+  return `${kind}(${invoke ? srcOf(invoke) : id})`;
 }
 
 /** The key of one transition definition: the same for a machine and its `.provide()` copies. */
-export function transitionKey(machine: AnyStateMachine, transition: AnyTransitionDefinition): string {
+export function transitionKey(
+  machine: AnyStateMachine,
+  transition: AnyTransitionDefinition,
+): string {
   const source = statePath(transition.source);
   const targets = (transition.target ?? [transition.source]).map(statePath).join(',');
   const guard = guardName(transition);
-  return `${source} --${eventLabel(machine, transition.eventType)}${guard ? ` [${guard}]` : ''}--> ${targets}`;
+  return `${source} --${eventLabel(machine, String(transition.eventType))}${guard ? ` [${guard}]` : ''}--> ${targets}`;
 }
 
 export function machineTransitions(machine: AnyStateMachine): StatechartTransition[] {
@@ -78,7 +84,7 @@ export function machineTransitions(machine: AnyStateMachine): StatechartTransiti
       key: transitionKey(machine, transition),
       source: statePath(node),
       event: transition.eventType,
-      label: eventLabel(machine, transition.eventType),
+      label: eventLabel(machine, String(transition.eventType)),
       guard: guardName(transition),
       target: (transition.target ?? [node]).map(statePath).join(','),
     }));

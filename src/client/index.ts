@@ -10,7 +10,7 @@ export {
 export { SessionClientError, type ClientErrorCode } from './errors.ts';
 export { DEFAULT_RECONNECT, backoffDelay, type ReconnectOptions } from './backoff.ts';
 export type { EventHandler, EventHandlers } from './handlers.ts';
-export type { PlanInput } from './messages.ts';
+export type { PlanInput, SessionCommands } from './commands.ts';
 export {
   browserTransport,
   defaultTransport,
@@ -19,6 +19,7 @@ export {
   type TransportEvents,
   type TransportFactory,
   type TransportRequest,
+  type WebSocketClass,
 } from './transport.ts';
 export type { InboundMessage, InboundOf } from '../protocol/inbound.ts';
 export type {

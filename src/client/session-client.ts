@@ -1,101 +1,31 @@
 import type { SessionState } from '../../machines/session.types.ts';
-import { inboundMessageSchema, type InboundMessage } from '../protocol/inbound.ts';
+import { inboundMessageSchema } from '../protocol/inbound.ts';
 import {
   outboundEventSchema,
   type OutboundEvent,
   type OutboundOf,
   type OutboundType,
 } from '../protocol/outbound.ts';
-import { backoffDelay, DEFAULT_RECONNECT, type ReconnectOptions } from './backoff.ts';
-import { createCallTable, type RetryPolicy } from './calls.ts';
+import { backoffDelay, DEFAULT_RECONNECT } from './backoff.ts';
+import { createCallTable } from './calls.ts';
+import { createCommands, type CallSender } from './commands.ts';
 import { SessionClientError } from './errors.ts';
 import { arrivalOf } from './event-order.ts';
-import {
-  createEventWaiters,
-  createHandlerRegistry,
-  type EventHandler,
-  type EventHandlers,
-} from './handlers.ts';
-import { decisionMessage, executeMessage, type PlanInput } from './messages.ts';
-import { defaultTransport, type Transport, type TransportFactory } from './transport.ts';
+import { createEventWaiters, createHandlerRegistry, type EventHandler } from './handlers.ts';
+import type {
+  ClientStatus,
+  SessionClient,
+  SessionClientOptions,
+  WaitOptions,
+} from './session-client.types.ts';
+import { defaultTransport, type Transport } from './transport.ts';
 
-export type ClientStatus = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
-
-export interface SessionClientOptions {
-  /**
-   * The server: `http://host:port` (or `ws://`, or the full `/api/v1/ws` URL); a function is
-   * asked again on every reconnect (another node, a new port after a restart).
-   */
-  url: string | (() => string | Promise<string>);
-  sessionId: string;
-  /** A JWT, or a function returning a fresh one for every (re)connect. */
-  token?: string | (() => string | Promise<string>);
-  /** Replay the stored events after this seq on connect (0: the whole log). */
-  lastSeq?: number;
-  /** Backoff for reconnecting after an unexpected close; `false` closes the client instead. */
-  reconnect?: Partial<ReconnectOptions> | false;
-  /** Default time limit of calls and `waitFor` (ms). */
-  timeoutMs?: number;
-  /** Time limit of one connection attempt (ms). */
-  connectTimeoutMs?: number;
-  /** Handlers registered before the first frame arrives (they see the replay). */
-  on?: EventHandlers;
-  /** A handler threw, or the server sent a frame that is not a valid v1 event. */
-  onError?: (error: unknown) => void;
-  /** How sockets are opened; the default picks the global WebSocket or `ws`. */
-  transport?: TransportFactory;
-}
-
-export interface WaitOptions {
-  timeoutMs?: number;
-  /** Also accept a stored event that already arrived, with seq above this one. */
-  since?: number;
-}
-
-export interface SessionClient {
-  readonly sessionId: string;
-  readonly status: ClientStatus;
-  /** The seq of the last stored event handed to the handlers (the resume point). */
-  readonly lastSeq: number;
-  /** The session's state after that event, or as `connected` reported it. */
-  readonly state: SessionState | null;
-  /** Who the server says we are (from `connected`). */
-  readonly userId: string | null;
-  /** Resolves once connected and caught up with the stored events. */
-  connect(): Promise<void>;
-  on<T extends OutboundType>(type: T, handler: EventHandler<T>): () => void;
-  onAny(handler: (event: OutboundEvent) => void): () => void;
-  onStatus(listener: (status: ClientStatus) => void): () => void;
-  /** Resolves with the `thinking` event that started the execution. */
-  execute(command: string, plan?: PlanInput): Promise<OutboundOf<'thinking'>>;
-  approve(requestId: string): Promise<OutboundOf<'approved'>>;
-  reject(requestId: string, reason?: string): Promise<OutboundOf<'rejected'>>;
-  edit(
-    requestId: string,
-    editedArgs: Record<string, unknown>,
-  ): Promise<OutboundOf<'edit_approved'>>;
-  /** Resolves with the `cancelled` event. Default: the current execution. */
-  cancel(executionId?: string): Promise<OutboundOf<'cancelled'>>;
-  ping(): Promise<OutboundOf<'pong'>>;
-  /** The next event of this type (that the predicate accepts). */
-  waitFor<T extends OutboundType>(
-    type: T,
-    predicate?: (event: OutboundOf<T>) => boolean,
-    options?: number | WaitOptions,
-  ): Promise<OutboundOf<T>>;
-  /** Closes for good: pending calls and waiters reject with `closed`. */
-  close(): Promise<void>;
-  /** Resolves with the reason once the client is closed for good. */
-  readonly closed: Promise<SessionClientError>;
-}
-
-const RESTING: ReadonlySet<SessionState | null> = new Set([
-  null,
-  'idle',
-  'complete',
-  'cancelled',
-  'failed',
-]);
+export type {
+  ClientStatus,
+  SessionClient,
+  SessionClientOptions,
+  WaitOptions,
+} from './session-client.types.ts';
 
 /** Connects, waits until caught up with the stored events, and returns the client. */
 export async function connectSession(options: SessionClientOptions): Promise<SessionClient> {
@@ -308,11 +238,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     resolveClosed(error);
   }
 
-  function call<E extends OutboundEvent>(
-    message: InboundMessage,
-    retryPolicy: RetryPolicy,
-    settles: (event: OutboundEvent, before: SessionState | null) => boolean,
-  ): Promise<E> {
+  const call: CallSender = (message, retryPolicy, settles) => {
     if (status === 'closed') {
       return Promise.reject(new SessionClientError('closed', 'the client is closed'));
     }
@@ -325,8 +251,8 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     const id = message.id ?? '';
     const promise = calls.add({ id, frame: JSON.stringify(message), retry: retryPolicy, settles });
     flush();
-    return promise as Promise<E>;
-  }
+    return promise;
+  };
 
   const newId = () => `${idPrefix}.${++nextId}`;
 
@@ -364,59 +290,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       return () => void statusListeners.delete(listener);
     },
 
-    execute(command, plan) {
-      return call(executeMessage(newId(), command, plan), 'settle', (event, before) => {
-        return (
-          event.type === 'thinking' &&
-          event.data.subagent_id === undefined &&
-          event.data.command === command &&
-          RESTING.has(before)
-        );
-      });
-    },
-    approve(requestId) {
-      return call(
-        decisionMessage(newId(), { type: 'approve', request_id: requestId }),
-        'resend',
-        (e) => e.type === 'approved' && e.data.request_id === requestId,
-      );
-    },
-    reject(requestId, reason) {
-      const message = { type: 'reject' as const, request_id: requestId };
-      return call(
-        decisionMessage(newId(), reason === undefined ? message : { ...message, reason }),
-        'resend',
-        (e) => e.type === 'rejected' && e.data.request_id === requestId,
-      );
-    },
-    edit(requestId, editedArgs) {
-      const message = { type: 'edit' as const, request_id: requestId, edited_args: editedArgs };
-      return call(
-        decisionMessage(newId(), message),
-        'resend',
-        (e) => e.type === 'edit_approved' && e.data.request_id === requestId,
-      );
-    },
-    cancel(executionId) {
-      const id = newId();
-      const message =
-        executionId === undefined
-          ? { type: 'cancel' as const, id }
-          : { type: 'cancel' as const, id, execution_id: executionId };
-      // Naming the execution makes a repeat harmless; "the current one" might be a newer one.
-      return call(
-        message,
-        executionId === undefined ? 'settle' : 'resend',
-        (e) =>
-          e.type === 'cancelled' &&
-          e.data.subagent_id === undefined &&
-          (executionId === undefined || e.data.execution_id === executionId),
-      );
-    },
-    ping() {
-      const id = newId();
-      return call({ type: 'ping', id }, 'resend', (e) => e.type === 'pong' && e.data.id === id);
-    },
+    ...createCommands(call, newId),
 
     waitFor<T extends OutboundType>(
       type: T,

@@ -31,26 +31,27 @@ interface BrowserSocket {
   send(text: string): void;
   close(code?: number, reason?: string): void;
 }
-type BrowserSocketClass = new (url: string) => BrowserSocket;
+/** The browser's `WebSocket` class, or one with its interface (checked where it is used). */
+export type WebSocketClass = new (url: string) => unknown;
 
 /**
  * The global WebSocket where there is one; otherwise `ws`, loaded on first use so that
  * browser bundles never reach for a Node module.
  */
 export const defaultTransport: TransportFactory = (request) => {
-  const global = (globalThis as { WebSocket?: BrowserSocketClass }).WebSocket;
+  const global = (globalThis as { WebSocket?: WebSocketClass }).WebSocket;
   return global ? browserTransport(global, request) : nodeTransport(request);
 };
 
 /** A browser cannot set headers on an upgrade, so the token goes in the query. */
 export function browserTransport(
-  WebSocketClass: BrowserSocketClass,
+  WebSocketClass: WebSocketClass,
   request: TransportRequest,
 ): Promise<Transport> {
   const url = new URL(request.url);
   if (request.token !== undefined) url.searchParams.set('token', request.token);
   return new Promise((resolve, reject) => {
-    const socket = new WebSocketClass(url.toString());
+    const socket = new WebSocketClass(url.toString()) as BrowserSocket;
     let open = false;
     const timer = setTimeout(() => {
       socket.close();

@@ -128,6 +128,9 @@ export function startSessionHost(
 
   function attach(actor: AnyActorRef, subagentId: string | null): void {
     actor.on('*', (emitted: SessionEmitted) => record(emitted, actor, subagentId));
+    // A subagent's transitions do not notify the root's observers, yet its state is part of
+    // the root's snapshot: save on them too (its errors reach the parent as events).
+    if (actor !== root) actor.subscribe({ next: saveSnapshot, error: () => undefined });
     const child = subagentOf(actor);
     if (child) attach(child, subagentIdOf(child));
   }

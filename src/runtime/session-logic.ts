@@ -24,6 +24,8 @@ export interface SessionLogicDeps {
   store: Store;
   clock: Clock;
   approvalTtlMs: number;
+  /** Resolves once the session's events and snapshot so far are stored (see tool-runner.ts). */
+  persisted(sessionId: string): Promise<void>;
   /** Commits an expiry decision; resolves true when it won (nobody decided first). */
   expire(sessionId: string, requestId: string): Promise<boolean>;
   /** How deep `delegate` may nest subagents. */
@@ -77,7 +79,11 @@ export function createSessionLogic(deps: SessionLogicDeps) {
 
   const tool = fromPromise<unknown, ToolInput>(({ input, signal }) =>
     safe('tool', input.session_id, signal, () =>
-      runToolCall({ registry: deps.registry, store: deps.store, approvalFor }, input, signal),
+      runToolCall(
+        { registry: deps.registry, store: deps.store, approvalFor, persisted: deps.persisted },
+        input,
+        signal,
+      ),
     ),
   );
 

@@ -64,6 +64,11 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     clock,
     approvalTtlMs: deps.approvalTtlMs ?? 15 * 60_000,
     logger,
+    async persisted(sessionId) {
+      const host = hosts.get(sessionId);
+      await host?.flush();
+      if (host?.isBroken()) throw new Error(`session ${sessionId} could not be stored`);
+    },
     expire: async (sessionId, requestId) => {
       const host = hosts.get(sessionId);
       if (!host) return false;

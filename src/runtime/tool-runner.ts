@@ -13,6 +13,12 @@ export interface ToolRunnerDeps {
   store: Store;
   /** Builds the approval request a human answers when a call's outcome is unknown. */
   approvalFor(call: Omit<ApprovalRequest, 'request_id' | 'expires_at'>): ApprovalRequest;
+  /**
+   * Resolves once the session's events and snapshot so far are stored. A restore from an older
+   * snapshot plans the step again under a new call id, so a call must not start before the
+   * snapshot that names it is durable.
+   */
+  persisted?: (sessionId: string) => Promise<void>;
 }
 
 /**
@@ -35,6 +41,7 @@ export async function runToolCall(
   const tool = deps.registry.get(call.tool);
   if (!tool || tool.idempotent) return deps.registry.run(call.tool, call.args, context);
 
+  await deps.persisted?.(input.session_id);
   const prior = await deps.store.getToolOutcome(call.call_id);
   if (prior?.status === 'succeeded') return prior.result;
   if (prior?.status === 'failed') throw new AppError('tool_error', prior.error);

@@ -9,7 +9,10 @@ import { bearerToken, statusLine } from './http.ts';
 
 export interface SocketLimits {
   maxConnections: number;
-  /** Frames over this close the socket with 1009 (uWS does it before any handler runs). */
+  /**
+   * Frames over this drop the connection before any handler runs: uWS sends no close frame,
+   * so the client sees 1006 (not 1009) and the close handler gets 1006 "Received too big message".
+   */
   maxPayloadLength: number;
   /** Per-socket send buffer; a client that stops reading past it is disconnected. */
   maxBackpressure: number;

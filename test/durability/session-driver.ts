@@ -8,7 +8,7 @@ const TERMINAL = new Set(['idle', 'complete', 'cancelled', 'failed']);
 
 /**
  * A client that plays the human: it approves every request it is asked, starts a new execution
- * whenever one completes (while `keepExecuting`), and checks what it receives.
+ * whenever the session rests (while `keepExecuting`), and checks the seqs it receives.
  */
 export class SessionDriver {
   /** Highest stored seq received over any socket. */
@@ -23,6 +23,8 @@ export class SessionDriver {
   private asked = new Set<string>();
   private cursor = 0;
   private keepExecuting = false;
+  /** The session's last seq when this socket connected: later events are live, not replayed. */
+  private liveFrom = 0;
   private settled: (() => void) | undefined;
 
   constructor(
@@ -40,11 +42,6 @@ export class SessionDriver {
     this.socket = socket;
     socket.ws.on('message', () => this.drain(socket));
     this.drain(socket);
-  }
-
-  /** Starts the first execution (on an attached socket). */
-  start(): void {
-    this.execute();
   }
 
   stopExecuting(): void {
@@ -100,10 +97,14 @@ export class SessionDriver {
     if (this.settled && this.resting()) this.settled();
   }
 
+  readonly trace: string[] = [];
   private handle(event: WireEvent): void {
+    this.trace.push(`${event.type}:${event.seq}:${event.state}:${event.type === 'connected' ? event.data.last_seq : ''}`);
     if (isReply(event)) {
       if (event.type === 'connected') {
         this.state = event.data.state;
+        this.liveFrom = event.data.last_seq;
+        if (TERMINAL.has(this.state) && this.lastSeq >= this.liveFrom) this.executeMore();
         for (const pending of event.data.pending_approvals as { request_id: string }[]) {
           this.approve(pending.request_id);
         }
@@ -113,19 +114,17 @@ export class SessionDriver {
       return;
     }
     if (event.seq !== this.lastSeq + 1) {
-      this.problems.push(`seq ${event.seq} (${event.type}) after ${this.lastSeq}`);
+      this.problems.push(`seq ${event.seq} (${event.type}) after ${this.lastSeq}; DEBUG ${JSON.stringify(this.trace.slice(-8))} ${JSON.stringify(event)}`);
     }
     this.lastSeq = Math.max(this.lastSeq, event.seq);
     this.state = event.state;
     if (event.state === 'failed') this.problems.push(`failed: ${JSON.stringify(event.data)}`);
     if (event.type === 'approval_required') this.approve(event.data.request_id);
     if (event.type === 'approved') this.acked.add(event.data.request_id);
-    if (
-      event.type === 'complete' &&
-      this.keepExecuting &&
-      this.executions < this.maxExecutions
-    ) {
-      this.execute();
-    }
+    if (event.type === 'complete' && event.seq >= this.liveFrom) this.executeMore();
+  }
+
+  private executeMore(): void {
+    if (this.keepExecuting && this.executions < this.maxExecutions) this.execute();
   }
 }

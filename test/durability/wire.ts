@@ -1,6 +1,8 @@
-import type { StoredEvent } from '../../src/store/store.ts';
 import { http } from '../support/test-app.ts';
 import type { TestSocket, WireEvent } from '../support/ws-client.ts';
+
+/** A row of the audit log: the wire event as sent, plus its chain hashes. */
+export type LoggedEvent = WireEvent & { prev_hash: string; hash: string };
 
 /** Where a server answers: an in-process App or a child process. */
 export interface Target {
@@ -28,10 +30,10 @@ export function sessionEvents(socket: TestSocket): WireEvent[] {
 }
 
 /** The audit log over REST, all pages. */
-export async function auditLog(target: Target, sessionId: string): Promise<StoredEvent[]> {
-  const out: StoredEvent[] = [];
+export async function auditLog(target: Target, sessionId: string): Promise<LoggedEvent[]> {
+  const out: LoggedEvent[] = [];
   for (;;) {
-    const answer = await http<{ events: StoredEvent[] }>(
+    const answer = await http<{ events: LoggedEvent[] }>(
       target,
       'GET',
       `/api/v1/sessions/${sessionId}/events?after_seq=${out.length}&limit=1000`,
@@ -60,7 +62,7 @@ export async function getSessionView(target: Target, sessionId: string): Promise
 }
 
 /** The wire event without its chain hashes, as a socket received it. */
-export function withoutHashes(event: StoredEvent): WireEvent {
+export function withoutHashes(event: LoggedEvent): WireEvent {
   const { prev_hash: _p, hash: _h, ...rest } = event;
   return rest as WireEvent;
 }

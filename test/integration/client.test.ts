@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import * as published from 'hitl-actor-runtime/client';
 import {
+  browserTransport,
   connectSession,
   createSessionClient,
   SessionClientError,
@@ -13,7 +16,7 @@ import { createSession, signToken, startTestApp } from '../support/test-app.ts';
 const BIG_TRANSFER = { tool: 'transfer', args: { to: 'alice', amount: 250, currency: 'USD' } };
 
 /** The stored events a client's handlers saw (replies to the socket left out). */
-export function storedEvents(client: SessionClient): OutboundEvent[] {
+function storedEvents(client: SessionClient): OutboundEvent[] {
   const seen: OutboundEvent[] = [];
   client.onAny((event) => {
     const reply =
@@ -214,6 +217,35 @@ describe.each(testBackends())('client SDK on %s', (backend) => {
     expect(await client.ping()).toMatchObject({ type: 'pong' });
   });
 
+  it('works over the WHATWG WebSocket interface, token in the query', async () => {
+    const client = await connectSession({
+      url: app.url,
+      sessionId: await createSession(app, token),
+      token,
+      // ws exposes the browser's onopen/onmessage surface; this is the path browsers take.
+      transport: (request) => browserTransport(WebSocket, request),
+    });
+    clients.push(client);
+    expect(client.userId).toBe('alice');
+    await client.execute('echo browser');
+    expect((await client.waitFor('complete')).state).toBe('complete');
+    const refused = await rejection(
+      connectSession({
+        url: app.url,
+        sessionId: 'ses_nope',
+        token,
+        transport: (request) => browserTransport(WebSocket, request),
+      }),
+    );
+    // A browser is not told the HTTP status of a refused upgrade.
+    expect(refused.code).toBe('connect_failed');
+  });
+
+  it('is what the package exports as ./client', () => {
+    expect(published.connectSession).toBe(connectSession);
+    expect(published.SessionClientError).toBe(SessionClientError);
+  });
+
   it('fails to connect with the status and code of a refused upgrade', async () => {
     const missing = await rejection(connectSession({ url: app.url, sessionId: 'ses_nope', token }));
     expect(missing).toMatchObject({ code: 'session_not_found', status: 404 });
@@ -224,15 +256,15 @@ describe.each(testBackends())('client SDK on %s', (backend) => {
 
   it('rejects what is pending when closed, and refuses calls after', async () => {
     const client = await open();
-    const waiting = client.waitFor('complete');
+    const waiting = rejection(client.waitFor('complete'));
     await client.close();
-    expect((await rejection(waiting)).code).toBe('closed');
+    expect((await waiting).code).toBe('closed');
     expect((await rejection(client.ping())).code).toBe('closed');
     expect(client.status).toBe('closed');
     expect((await client.closed).code).toBe('closed');
   });
 });
 
-export function range(from: number, to: number): number[] {
+function range(from: number, to: number): number[] {
   return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 }

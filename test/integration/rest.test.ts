@@ -172,7 +172,7 @@ describe.each(testBackends())('REST API on %s', (backend) => {
       await socket.close();
     });
 
-    it("answers 404 for another user's approval and for an unknown one", async () => {
+    it("answers 404 for another user's approval and an unknown one; an approver may decide", async () => {
       const { socket } = await openUserSession(h.app, 'alice');
       const requestId = await pendingTransfer(socket, 333);
       const bob = await signToken('bob');
@@ -195,8 +195,13 @@ describe.each(testBackends())('REST API on %s', (backend) => {
       });
       expect(edit.status).toBe(404);
       expect((await h.app.store.getApproval(requestId))?.status).toBe('pending');
-      socket.send({ type: 'cancel' });
-      await socket.waitFor('cancelled');
+      // An approver may decide it.
+      const approver = await signToken('root', { roles: ['approver'] });
+      const decided = await http(h.app, 'POST', `/api/v1/approvals/${requestId}/reject`, {
+        token: approver,
+      });
+      expect(decided.body).toMatchObject({ status: 'rejected', decided_by: 'root' });
+      expect((await socket.waitFor('rejected')).data.decided_by).toBe('root');
       await socket.close();
     });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { testBackends } from '../support/stores.ts';
-import { createSession, http, signToken } from '../support/test-app.ts';
+import { createSession, http, signToken, startTestApp } from '../support/test-app.ts';
 import { connect, type TestSocket, type WireEvent } from '../support/ws-client.ts';
 import {
   expectContiguous,
@@ -64,6 +64,24 @@ describe.each(testBackends())('WebSocket sessions on %s', (backend) => {
         connect(h.app, { session_id: sessionId, token, last_seq: -1 }),
       );
       expect(badSeq.status).toBe(400);
+    });
+
+    it('refuses sockets past the connection limit with 429', async () => {
+      const small = await startTestApp({ store: h.db.store, limits: { maxConnections: 1 } });
+      try {
+        const { token, sessionId, socket } = await openUserSession(small);
+        const refused = await refusedUpgrade(connect(small, { session_id: sessionId, token }));
+        expect(refused).toMatchObject({
+          status: 429,
+          body: { error: { code: 'too_many_connections' } },
+        });
+        await socket.close();
+        const again = await connect(small, { session_id: sessionId, token });
+        await again.waitFor('connected');
+        await again.close();
+      } finally {
+        await small.close();
+      }
     });
   });
 
@@ -173,6 +191,21 @@ describe.each(testBackends())('WebSocket sessions on %s', (backend) => {
       expectContiguous(sessionEvents(back.events));
       expectWireValid(back.events);
       await Promise.all([back.close(), watcher.close()]);
+    });
+
+    it('replays a log longer than one replay page (500 events) in full', async () => {
+      const { token, sessionId, socket } = await openUserSession(h.app);
+      const plan = Array.from({ length: 100 }, (_, i) => ({
+        tool: 'echo',
+        args: { text: `${i}` },
+      }));
+      for (let run = 0; run < 3; run++) await execute(socket, { command: `run ${run}`, plan });
+      const total = sessionEvents(socket.events).length;
+      expect(total).toBeGreaterThan(600);
+      const back = await connect(h.app, { session_id: sessionId, token, last_seq: 0 });
+      await back.waitFor((e) => e.seq === total && e.type === 'complete');
+      expect(back.events.slice(1)).toEqual(sessionEvents(socket.events));
+      await Promise.all([socket.close(), back.close()]);
     });
 
     it('has no gap and no duplicate when it replays while events are being produced', async () => {

@@ -22,8 +22,6 @@ import {
  * cancel) and time (expiry).
  */
 
-/** The runtime's default depth limit (src/runtime/session-logic.ts): depth 2 cannot delegate. */
-export const MAX_DEPTH = 3;
 export const MODEL_USER = 'model';
 
 /** Internal events (invoked actors' done and error) are not in the machine's event union. */
@@ -44,7 +42,7 @@ export interface SubagentOutcomes {
   failed: boolean;
   /** It stops and waits (for a human), so the parent can be cancelled meanwhile. */
   waits: boolean;
-  /** Its logic is the depth limit's failing actor, not a session machine. */
+  /** Past the depth limit its logic is a failing actor, not a session machine. */
   tooDeep: boolean;
 }
 
@@ -59,7 +57,11 @@ export interface Environment {
 }
 
 export function plannerCall(scenario: Scenario): PlannerOutput {
-  const call: ToolCall = { call_id: scenario.name, tool: scenario.step.tool, args: scenario.step.args };
+  const call: ToolCall = {
+    call_id: scenario.name,
+    tool: scenario.step.tool,
+    args: scenario.step.args,
+  };
   return {
     kind: 'call',
     call,
@@ -78,7 +80,9 @@ function plannerEvents(context: SessionContext): SessionEvent[] {
   if (context.depth > 0) {
     // A subagent runs its plan with the built-in plan planner: one step per history entry.
     const step = context.plan?.[context.history.length];
-    return [plannerDone(step ? plannerCall(scenarioOfStep(step)) : { kind: 'final', summary: 'done' })];
+    return [
+      plannerDone(step ? plannerCall(scenarioOfStep(step)) : { kind: 'final', summary: 'done' }),
+    ];
   }
   return [
     plannerDone({ kind: 'final', summary: 'done' }),
@@ -92,7 +96,9 @@ function toolEvents(call: ToolCall): SessionEvent[] {
     case 'done':
       return [internal({ type: `xstate.done.actor.${TOOL_ID}`, output: { ok: true } })];
     case 'error':
-      return [internal({ type: `xstate.error.actor.${TOOL_ID}`, error: { message: 'tool failed' } })];
+      return [
+        internal({ type: `xstate.error.actor.${TOOL_ID}`, error: { message: 'tool failed' } }),
+      ];
     case 'unknown': {
       const rerun = { ...call, call_id: `${call.call_id}${RERUN_SUFFIX}` };
       const approval = approvalFor(rerun, 'outcome unknown');
@@ -128,7 +134,8 @@ export function createEnvironment(options: {
       const cancel: SessionEvent[] = top ? [{ type: 'cancel', by: MODEL_USER }] : [];
       const call = context.current_call;
       if (matches('idle')) return [execute];
-      if (matches('complete') || matches('cancelled') || matches('failed')) return top ? [execute] : [];
+      if (matches('complete') || matches('cancelled') || matches('failed'))
+        return top ? [execute] : [];
       if (matches('thinking')) return [...plannerEvents(context), ...cancel];
       if (matches('awaiting_approval') && context.pending) {
         const { request_id, args } = context.pending;
@@ -147,7 +154,9 @@ export function createEnvironment(options: {
         const can = options.subagent(call, context.depth);
         const { call_id } = call;
         return [
-          ...(can.done ? [{ type: 'subagent.done' as const, call_id, summary: '', results: [] }] : []),
+          ...(can.done
+            ? [{ type: 'subagent.done' as const, call_id, summary: '', results: [] }]
+            : []),
           ...(can.failed ? [{ type: 'subagent.failed' as const, call_id, message: 'failed' }] : []),
           ...(can.tooDeep
             ? [internal({ type: 'xstate.error.actor.subagent', error: { message: 'too deep' } })]

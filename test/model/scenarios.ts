@@ -35,8 +35,19 @@ const delegate = (task: string, plan: PlanStep[]): PlanStep => ({
   tool: 'delegate',
   args: { task, plan },
 });
-const deepest = delegate('delegate once more, past the depth limit', [echo]);
-const deeper = delegate('delegate again', [deepest]);
+
+/**
+ * The runtime's default depth limit (`maxDepth` in src/runtime/session-logic.ts): subagents
+ * nest this many levels deep, and a delegate call at the deepest level fails.
+ */
+export const SUBAGENT_DEPTH_LIMIT = 3;
+
+/** A chain of delegate calls, one per level, the last one a level too deep. */
+const nestedDelegates: PlanStep[] = [];
+for (let depth = SUBAGENT_DEPTH_LIMIT; depth >= 1; depth--) {
+  const inner = nestedDelegates[0] ?? echo;
+  nestedDelegates.unshift(delegate(`delegate from subagent level ${depth}`, [inner]));
+}
 
 export const SCENARIOS: readonly Scenario[] = [
   { name: 'echo', step: echo, approval: false, outcome: 'done' },
@@ -62,7 +73,12 @@ export const SCENARIOS: readonly Scenario[] = [
     approval: false,
     outcome: 'unknown',
   },
-  { name: 'delegate', step: delegate('echo in a subagent', [echo]), approval: false, outcome: 'subagent' },
+  {
+    name: 'delegate',
+    step: delegate('echo in a subagent', [echo]),
+    approval: false,
+    outcome: 'subagent',
+  },
   {
     name: 'delegate_approval',
     step: delegate('a transfer that needs approval, in a subagent', [transfer]),
@@ -77,12 +93,17 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'delegate_deep',
-    step: delegate('delegate past the depth limit', [deeper]),
+    step: delegate('delegate until past the depth limit', [nestedDelegates[0]!]),
     approval: false,
     outcome: 'subagent',
   },
-  { name: 'delegate_deeper', step: deeper, approval: false, outcome: 'subagent', nested: true },
-  { name: 'delegate_deepest', step: deepest, approval: false, outcome: 'subagent', nested: true },
+  ...nestedDelegates.map((step, i): Scenario => ({
+    name: `delegate_level_${i + 1}`,
+    step,
+    approval: false,
+    outcome: 'subagent',
+    nested: true,
+  })),
 ];
 
 /** The call id the model gives the call a human approves after a crash: it runs normally. */

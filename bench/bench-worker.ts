@@ -1,0 +1,168 @@
+/**
+ * A load-generating process, forked by bench/run.ts. It drives sessions with the client SDK
+ * and reports timings over IPC; it never measures the server itself.
+ */
+import { connectSession, type SessionClient } from '../src/client/index.ts';
+import type { WorkerCommand, WorkerReply } from './messages.ts';
+
+const AMOUNT = 250; // above the 100 limit: every transfer asks for approval
+const CALL_TIMEOUT_MS = 120_000;
+
+let clients: SessionClient[] = [];
+let flowState: { events: number } = { events: 0 };
+
+function reply(message: WorkerReply): void {
+  process.send?.(message);
+}
+
+async function createSessions(url: string, count: number, concurrency: number) {
+  return pool(count, concurrency, async () => {
+    const response = await fetch(`${url}/api/v1/sessions`, { method: 'POST' });
+    if (response.status !== 201) throw new Error(`create session: ${response.status}`);
+    return ((await response.json()) as { id: string }).id;
+  });
+}
+
+/** Runs `count` tasks, at most `concurrency` at a time; results in task order. */
+async function pool<T>(count: number, concurrency: number, task: (i: number) => Promise<T>) {
+  const results = new Array<T>(count);
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const i = next++;
+      results[i] = await task(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+  return results;
+}
+
+async function connectAll(url: string, sessionIds: string[], concurrency: number) {
+  const connectMs: number[] = [];
+  clients = await pool(sessionIds.length, concurrency, async (i) => {
+    const started = performance.now();
+    const client = await connectSession({
+      url,
+      sessionId: sessionIds[i]!,
+      timeoutMs: CALL_TIMEOUT_MS,
+      connectTimeoutMs: 60_000,
+      reconnect: false,
+    });
+    connectMs.push(performance.now() - started);
+    return client;
+  });
+  return connectMs;
+}
+
+/** One session's flows until the deadline; each alternates direction so no account runs dry. */
+async function drive(
+  client: SessionClient,
+  deadline: number,
+  out: Extract<WorkerReply, { kind: 'flows-done' }>,
+) {
+  let outbound = true;
+  while (Date.now() < deadline) {
+    const transfer = outbound
+      ? { to: 'bob', amount: AMOUNT, currency: 'USD', from: 'operating' }
+      : { to: 'operating', amount: AMOUNT, currency: 'USD', from: 'bob' };
+    const since = client.lastSeq;
+    const required = client.waitFor('approval_required', undefined, { since });
+    const complete = client.waitFor('complete', undefined, { since });
+    const t0 = performance.now();
+    await client.execute('pay', [{ tool: 'transfer', args: transfer }]);
+    out.executeToFirst.push(performance.now() - t0);
+    const request = await required;
+    const t2 = performance.now();
+    await client.approve(request.data.request_id);
+    await complete;
+    out.approveToComplete.push(performance.now() - t2);
+    out.flows += 1;
+    outbound = !outbound;
+  }
+}
+
+async function runFlows(deadline: number): Promise<WorkerReply> {
+  const out: Extract<WorkerReply, { kind: 'flows-done' }> = {
+    kind: 'flows-done',
+    flows: 0,
+    events: 0,
+    failures: 0,
+    firstError: null,
+    executeToFirst: [],
+    approveToComplete: [],
+    elapsedMs: 0,
+    clientCpuMs: 0,
+  };
+  flowState.events = 0;
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await Promise.all(
+    clients.map((client) =>
+      drive(client, deadline, out).catch((error: unknown) => {
+        out.failures += 1;
+        out.firstError ??= error instanceof Error ? error.message : String(error);
+      }),
+    ),
+  );
+  out.elapsedMs = performance.now() - started;
+  const used = process.cpuUsage(cpu);
+  out.clientCpuMs = (used.user + used.system) / 1000;
+  out.events = flowState.events;
+  return out;
+}
+
+async function runPing(command: Extract<WorkerCommand, { kind: 'ping' }>): Promise<WorkerReply> {
+  const client = await connectSession({ url: command.url, sessionId: command.sessionId });
+  const rttMs: number[] = [];
+  const deadline = Date.now() + command.durationMs;
+  const started = performance.now();
+  let pings = 0;
+  const lane = async () => {
+    while (Date.now() < deadline) {
+      const t0 = performance.now();
+      await client.ping();
+      rttMs.push(performance.now() - t0);
+      pings += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: command.window }, lane));
+  const elapsedMs = performance.now() - started;
+  await client.close();
+  return { kind: 'ping-done', pings, elapsedMs, rttMs };
+}
+
+async function handle(command: WorkerCommand): Promise<WorkerReply> {
+  switch (command.kind) {
+    case 'flows-setup': {
+      const ids = await createSessions(command.url, command.sessions, command.connectConcurrency);
+      const connectMs = await connectAll(command.url, ids, command.connectConcurrency);
+      flowState = { events: 0 };
+      for (const client of clients) {
+        client.onAny((event) => {
+          if (event.type !== 'connected' && event.type !== 'pong') flowState.events += 1;
+        });
+      }
+      return { kind: 'ready', connectMs };
+    }
+    case 'flows-go':
+      return runFlows(command.deadline);
+    case 'idle-connect':
+      return {
+        kind: 'ready',
+        connectMs: await connectAll(command.url, command.sessionIds, command.connectConcurrency),
+      };
+    case 'release':
+      await Promise.all(clients.map((client) => client.close()));
+      clients = [];
+      return { kind: 'released' };
+    case 'ping':
+      return runPing(command);
+  }
+}
+
+process.on('message', (command: WorkerCommand) => {
+  handle(command).then(reply, (error: unknown) =>
+    reply({ kind: 'failed', message: error instanceof Error ? error.message : String(error) }),
+  );
+});
+process.on('disconnect', () => process.exit(0));

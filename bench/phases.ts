@@ -1,0 +1,196 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sampleProcess } from './proc-stats.ts';
+import type { BenchServer } from './server-process.ts';
+import { percentile, quantiles } from './stats.ts';
+import type { Worker } from './workers.ts';
+
+export interface FlowRun extends Record<string, number> {
+  flowsPerSec: number;
+  eventsPerSec: number;
+  connectP50: number;
+  connectP95: number;
+  firstP50: number;
+  firstP95: number;
+  firstP99: number;
+  completeP50: number;
+  completeP95: number;
+  completeP99: number;
+  serverCpuPerFlow: number;
+  dbCpuPerFlow: number;
+  clientCpuPerFlow: number;
+  serverCpuShare: number;
+  rssMiB: number;
+  flows: number;
+  failures: number;
+}
+
+/** `total` split as evenly as possible over `parts`. */
+export function split(total: number, parts: number): number[] {
+  return Array.from(
+    { length: parts },
+    (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0),
+  );
+}
+
+/**
+ * N sessions connected first (timed), then all of them run HITL flows back to back for the
+ * duration; the server's CPU and the database backends' CPU are read around the flow window.
+ */
+export async function flowRun(
+  server: BenchServer,
+  workers: Worker[],
+  sessions: number,
+  durationMs: number,
+  connectConcurrency: number,
+): Promise<FlowRun> {
+  const shares = split(sessions, workers.length);
+  const ready = await Promise.all(
+    workers.map((worker, i) =>
+      shares[i]! > 0
+        ? worker.request(
+            { kind: 'flows-setup', url: server.url, sessions: shares[i]!, connectConcurrency },
+            'ready',
+          )
+        : Promise.resolve({ kind: 'ready' as const, connectMs: [] }),
+    ),
+  );
+  const connectMs = ready.flatMap((r) => r.connectMs);
+  await sleep(300);
+  const before = await sampleProcess(server.pid);
+  const dbBefore = await server.databaseCpuMs();
+  const started = performance.now();
+  const deadline = Date.now() + durationMs;
+  const done = await Promise.all(
+    workers.map((worker, i) =>
+      shares[i]! > 0
+        ? worker.request({ kind: 'flows-go', deadline }, 'flows-done')
+        : Promise.resolve(null),
+    ),
+  );
+  const wallMs = performance.now() - started;
+  const after = await sampleProcess(server.pid);
+  const dbAfter = await server.databaseCpuMs();
+  await Promise.all(workers.map((worker) => worker.request({ kind: 'release' }, 'released')));
+
+  const results = done.filter((d) => d !== null);
+  const flows = sum(results.map((r) => r.flows));
+  const events = sum(results.map((r) => r.events));
+  const failures = sum(results.map((r) => r.failures));
+  const firstError = results.find((r) => r.firstError)?.firstError;
+  if (firstError) console.warn(`  ${failures} sessions failed; first: ${firstError}`);
+  const first = quantiles(results.flatMap((r) => r.executeToFirst));
+  const complete = quantiles(results.flatMap((r) => r.approveToComplete));
+  const serverCpu = after.cpuMs - before.cpuMs;
+  return {
+    flowsPerSec: flows / (wallMs / 1000),
+    eventsPerSec: events / (wallMs / 1000),
+    connectP50: percentile(connectMs, 50),
+    connectP95: percentile(connectMs, 95),
+    firstP50: first.p50,
+    firstP95: first.p95,
+    firstP99: first.p99,
+    completeP50: complete.p50,
+    completeP95: complete.p95,
+    completeP99: complete.p99,
+    serverCpuPerFlow: serverCpu / flows,
+    dbCpuPerFlow: (dbAfter - dbBefore) / flows,
+    clientCpuPerFlow: sum(results.map((r) => r.clientCpuMs)) / flows,
+    serverCpuShare: serverCpu / wallMs,
+    rssMiB: after.rss / 2 ** 20,
+    flows,
+    failures,
+  };
+}
+
+export interface IdleRun extends Record<string, number> {
+  sockets: number;
+  connectPerSec: number;
+  connectP50: number;
+  connectP95: number;
+  bytesPerSocket: number;
+  rssMiB: number;
+}
+
+/** Session sockets that stay open doing nothing: what each one costs the server in RSS. */
+export async function idleRun(
+  server: BenchServer,
+  workers: Worker[],
+  sessionIds: string[],
+  connectConcurrency: number,
+): Promise<IdleRun> {
+  await sleep(1_000);
+  const before = await sampleProcess(server.pid);
+  const shares = split(sessionIds.length, workers.length);
+  let offset = 0;
+  const started = performance.now();
+  const ready = await Promise.all(
+    workers.map((worker, i) => {
+      const ids = sessionIds.slice(offset, (offset += shares[i]!));
+      return worker.request(
+        { kind: 'idle-connect', url: server.url, sessionIds: ids, connectConcurrency },
+        'ready',
+      );
+    }),
+  );
+  const connectWallMs = performance.now() - started;
+  await sleep(2_000);
+  const after = await sampleProcess(server.pid);
+  await Promise.all(workers.map((worker) => worker.request({ kind: 'release' }, 'released')));
+  const connectMs = ready.flatMap((r) => r.connectMs);
+  return {
+    sockets: sessionIds.length,
+    connectPerSec: sessionIds.length / (connectWallMs / 1000),
+    connectP50: percentile(connectMs, 50),
+    connectP95: percentile(connectMs, 95),
+    bytesPerSocket: (after.rss - before.rss) / sessionIds.length,
+    rssMiB: after.rss / 2 ** 20,
+  };
+}
+
+export interface PingRun extends Record<string, number> {
+  pipelinedPerSec: number;
+  sequentialPerSec: number;
+  rttP50: number;
+  rttP99: number;
+}
+
+/** Pings on one connection: one at a time (round trips), then `window` in flight. */
+export async function pingRun(
+  server: BenchServer,
+  worker: Worker,
+  sessionId: string,
+  durationMs: number,
+  window: number,
+): Promise<PingRun> {
+  const ping = (w: number) =>
+    worker.request(
+      { kind: 'ping', url: server.url, sessionId, durationMs, window: w },
+      'ping-done',
+    );
+  const sequential = await ping(1);
+  const pipelined = await ping(window);
+  return {
+    pipelinedPerSec: pipelined.pings / (pipelined.elapsedMs / 1000),
+    sequentialPerSec: sequential.pings / (sequential.elapsedMs / 1000),
+    rttP50: percentile(sequential.rttMs, 50),
+    rttP99: percentile(sequential.rttMs, 99),
+  };
+}
+
+/** Creates sessions over REST, `concurrency` at a time. */
+export async function createSessions(url: string, count: number, concurrency = 64) {
+  const ids: string[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      next += 1;
+      const response = await fetch(`${url}/api/v1/sessions`, { method: 'POST' });
+      if (response.status !== 201) throw new Error(`create session: ${response.status}`);
+      ids.push(((await response.json()) as { id: string }).id);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+  return ids;
+}
+
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);

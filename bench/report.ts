@@ -1,0 +1,108 @@
+import type { FlowRun, IdleRun, PingRun } from './phases.ts';
+
+export interface BackendResult {
+  backend: string;
+  flows: { sessions: number; median: FlowRun; runs: FlowRun[] }[];
+  idle: { median: IdleRun; bytesPerSession: number; runs: IdleRun[] } | null;
+  ping: PingRun | null;
+  startRssMiB: number;
+}
+
+const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
+const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
+const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function formatBackend(result: BackendResult, runs: number): string {
+  const out: string[] = [`\n== ${result.backend} (medians of ${runs} runs) ==`];
+  out.push(
+    table(
+      [
+        'sessions',
+        'flows/s',
+        'events/s',
+        'connect p50/p95 ms',
+        'exec→1st p50/p95/p99 ms',
+        'approve→complete p50/p95/p99 ms',
+      ],
+      result.flows.map(({ sessions, median: m }) => [
+        String(sessions),
+        f0(m.flowsPerSec),
+        f0(m.eventsPerSec),
+        `${f1(m.connectP50)} / ${f1(m.connectP95)}`,
+        `${f1(m.firstP50)} / ${f1(m.firstP95)} / ${f1(m.firstP99)}`,
+        `${f1(m.completeP50)} / ${f1(m.completeP95)} / ${f1(m.completeP99)}`,
+      ]),
+    ),
+  );
+  out.push('');
+  out.push(
+    table(
+      [
+        'sessions',
+        'server CPU ms/flow',
+        'server CPU busy',
+        'DB backends CPU ms/flow',
+        'client CPU ms/flow',
+        'server RSS MiB',
+        'failed',
+      ],
+      result.flows.map(({ sessions, median: m }) => [
+        String(sessions),
+        f2(m.serverCpuPerFlow),
+        `${f0(m.serverCpuShare * 100)}%`,
+        result.backend === 'postgres' ? f2(m.dbCpuPerFlow) : '(in server)',
+        f2(m.clientCpuPerFlow),
+        f0(m.rssMiB),
+        f0(m.failures),
+      ]),
+    ),
+  );
+  if (result.idle) {
+    const m = result.idle.median;
+    out.push(
+      `\nidle: ${f0(m.sockets)} session sockets, connected at ${f0(m.connectPerSec)}/s ` +
+        `(connect p50 ${f1(m.connectP50)} ms, p95 ${f1(m.connectP95)} ms); ` +
+        `server RSS +${f1(m.bytesPerSocket / 1024)} KiB per socket, ` +
+        `+${f1(result.idle.bytesPerSession / 1024)} KiB per (idle, in-memory) session; RSS ${f0(m.rssMiB)} MiB`,
+    );
+  }
+  if (result.ping) {
+    const p = result.ping;
+    out.push(
+      `ping on one connection: ${f0(p.pipelinedPerSec)}/s pipelined (64 in flight), ` +
+        `${f0(p.sequentialPerSec)}/s one at a time (rtt p50 ${f2(p.rttP50)} ms, p99 ${f2(p.rttP99)} ms)`,
+    );
+  }
+  return out.join('\n');
+}
+
+export function formatTargets(results: BackendResult[]): string {
+  const out = ['\n== targets =='];
+  for (const result of results) {
+    const best = Math.max(...result.flows.map((f) => f.median.flowsPerSec));
+    out.push(
+      `${result.backend}: ${f0(best)} flows/s (target ≥ 2,000 on postgres): ${best >= 2000 ? 'met' : 'missed'}`,
+    );
+    const thousand = result.flows.find((f) => f.sessions === 1000)?.median;
+    if (thousand) {
+      const worst = Math.max(thousand.firstP99, thousand.completeP99);
+      out.push(
+        `${result.backend}: p99 at 1,000 sessions ${f1(thousand.firstP99)} / ${f1(thousand.completeP99)} ms (target < 50): ${worst < 50 ? 'met' : 'missed'}`,
+      );
+    }
+    if (result.idle) {
+      const kib = result.idle.median.bytesPerSocket / 1024;
+      out.push(
+        `${result.backend}: ${f1(kib)} KiB per idle socket (target ≤ 16): ${kib <= 16 ? 'met' : 'missed'}`,
+      );
+    }
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,144 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { cpuMs } from './proc-stats.ts';
+
+export type Backend = 'pglite' | 'postgres';
+
+export interface BenchServer {
+  backend: Backend;
+  pid: number;
+  url: string;
+  /** CPU ms used so far by the PostgreSQL backends serving this server (0 on PGlite). */
+  databaseCpuMs(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+const ROOT = new URL('..', import.meta.url).pathname;
+
+/**
+ * The real server as its own process (`node --import tsx src/main.ts`), so its RSS and CPU
+ * can be read from /proc: PGlite in a fresh data directory, or PostgreSQL in a fresh database.
+ */
+export async function startServer(
+  backend: Backend,
+  options: {
+    profileDir?: string | undefined;
+    databaseUrl?: string | undefined;
+    entry: string;
+    syncCommit: 'on' | 'off';
+  },
+): Promise<BenchServer> {
+  const database =
+    backend === 'postgres' ? await createDatabase(options.databaseUrl, options.syncCommit) : null;
+  const dataDir = backend === 'pglite' ? await mkdtemp(join(tmpdir(), 'hitl-bench-')) : null;
+  const child = spawn(
+    process.execPath,
+    [
+      ...(options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []),
+      '--import',
+      'tsx',
+      options.entry,
+    ],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        AUTH_MODE: 'dev',
+        LOG_LEVEL: 'warn',
+        DATA_DIR: dataDir ?? 'memory://',
+        DATABASE_URL: database?.url ?? '',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const cleanup = async () => {
+    await database?.drop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  };
+  let url: string;
+  try {
+    url = await listeningUrl(child);
+  } catch (error) {
+    child.kill('SIGKILL');
+    await cleanup();
+    throw error;
+  }
+  return {
+    backend,
+    pid: child.pid!,
+    url,
+    databaseCpuMs: () => database?.backendCpuMs() ?? Promise.resolve(0),
+    async stop() {
+      await stopChild(child);
+      await cleanup();
+    },
+  };
+}
+
+function listeningUrl(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        // Keep draining, so a chatty server never blocks on a full pipe; its errors show.
+        child.stdout?.resume();
+        child.stderr?.removeAllListeners('data');
+        child.stderr?.pipe(process.stderr);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.length > 20_000) output = output.slice(-10_000);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** A throwaway database next to the one DATABASE_URL names, dropped afterwards. */
+async function createDatabase(adminUrl: string | undefined, syncCommit: 'on' | 'off') {
+  if (!adminUrl) throw new Error('the postgres backend needs DATABASE_URL');
+  const name = `hitl_bench_${process.pid}_${Date.now().toString(36)}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  if (syncCommit === 'off')
+    await admin.unsafe(`alter database ${name} set synchronous_commit = off`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async backendCpuMs(): Promise<number> {
+      const rows = await admin<{ pid: number }[]>`
+        select pid from pg_stat_activity where datname = ${name} and pid <> pg_backend_pid()`;
+      const times = await Promise.all(rows.map((row) => cpuMs(row.pid)));
+      return times.reduce((a, b) => a + b, 0);
+    },
+    async drop() {
+      await admin.unsafe(`drop database if exists ${name} with (force)`);
+      await admin.end({ timeout: 5 });
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sessionMachine } from '../../machines/session.machine.ts';
+import { createManualClock, type ManualClock } from '../../src/runtime/clock.ts';
+import type { App } from '../../src/main.ts';
+import { machineTransitions } from '../../scripts/statechart-graph.ts';
+import { openTestStore, testBackends, type TestStore } from '../support/stores.ts';
+import { signToken, startTestApp } from '../support/test-app.ts';
+import { coverageGaps, createCoverage, formatCoverage, type Coverage } from './coverage.ts';
+import { createCrashStore } from './crash-store.ts';
+import { generateModelPaths, type ModelStep } from './model-paths.ts';
+import { createModelPlanner } from './planner-double.ts';
+import { runPathOverWire } from './wire-driver.ts';
+
+/**
+ * Model-based tests: the paths come from the session statechart (xstate/graph over the real
+ * machine), every one runs against the real server over a real WebSocket, and the suite fails
+ * unless every state and transition of the machine was driven and checked.
+ */
+
+const APPROVAL_TTL_MS = 60_000;
+const paths = generateModelPaths();
+const transitionKeys = machineTransitions(sessionMachine).map((t) => t.key);
+
+function recordAll(coverage: Coverage, steps: readonly ModelStep[]): void {
+  for (const step of steps) {
+    if (step.subagent) recordAll(coverage, step.subagent);
+    coverage.record(step);
+  }
+}
+
+describe('the generated paths', () => {
+  it('take every state and transition of the machine', () => {
+    const coverage = createCoverage(sessionMachine);
+    coverage.visit('idle');
+    for (const path of paths) recordAll(coverage, path.steps);
+    const report = coverage.report();
+    console.info(`model: ${paths.length} paths; ${formatCoverage(report)}`);
+    expect(coverageGaps(report, transitionKeys)).toEqual([]);
+  });
+
+  it('fail the gate when a transition is not taken', () => {
+    const coverage = createCoverage(sessionMachine);
+    for (const path of paths.filter((p) => !p.name.includes('delegate_deep'))) {
+      recordAll(coverage, path.steps);
+    }
+    expect(coverageGaps(coverage.report(), transitionKeys)).toContain(
+      'transition not covered: executing.subagent --error(subagent)--> failed',
+    );
+    const stale = { 'idle --execute--> thinking': 'claimed undrivable' };
+    expect(coverageGaps(coverage.report(), transitionKeys, stale)).toContain(
+      'listed as undrivable but covered: idle --execute--> thinking',
+    );
+  });
+});
+
+describe.each(testBackends())('the statechart over a real WebSocket on %s', (backend) => {
+  let db: TestStore;
+  let app: App;
+  let clock: ManualClock;
+  let token: string;
+  const coverage = createCoverage(sessionMachine);
+  let started = 0;
+
+  beforeAll(async () => {
+    db = await openTestStore(backend);
+    clock = createManualClock();
+    app = await startTestApp({
+      store: createCrashStore(db.store),
+      clock,
+      planner: createModelPlanner(),
+      env: { APPROVAL_TTL_MS: String(APPROVAL_TTL_MS) },
+    });
+    token = await signToken('model-user');
+    started = Date.now();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await db?.dispose();
+  });
+
+  it.each(paths.map((path) => [path.name, path] as const))('%s', async (_name, path) => {
+    await runPathOverWire({ app, clock, approvalTtlMs: APPROVAL_TTL_MS, token }, path, coverage);
+  });
+
+  it('drove every state and transition of the machine', () => {
+    const report = coverage.report();
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    console.info(
+      `${backend}: ${paths.length} paths over WebSocket in ${seconds} s; ${formatCoverage(report)}`,
+    );
+    expect(coverageGaps(report, transitionKeys)).toEqual([]);
+  });
+});
