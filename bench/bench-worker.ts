@@ -2,6 +2,7 @@
  * A load-generating process, forked by bench/run.ts. It drives sessions with the client SDK
  * and reports timings over IPC; it never measures the server itself.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connectSession, type SessionClient } from '../src/client/index.ts';
 import type { WorkerCommand, WorkerReply } from './messages.ts';
 
@@ -10,6 +11,8 @@ const CALL_TIMEOUT_MS = 120_000;
 
 let clients: SessionClient[] = [];
 let flowState: { events: number } = { events: 0 };
+/** Sessions made for earlier runs, by server URL: later runs connect to them again. */
+const made = new Map<string, string[]>();
 
 function reply(message: WorkerReply): void {
   process.send?.(message);
@@ -54,13 +57,19 @@ async function connectAll(url: string, sessionIds: string[], concurrency: number
   return connectMs;
 }
 
-/** One session's flows until the deadline; each alternates direction so no account runs dry. */
+/**
+ * One session's flows until the deadline, alternating direction so no account runs dry.
+ * With a think time, it starts at a random moment and pauses that long between flows.
+ */
 async function drive(
   client: SessionClient,
   deadline: number,
+  thinkMs: number,
   out: Extract<WorkerReply, { kind: 'flows-done' }>,
 ) {
   let outbound = true;
+  const pause = (ms: number) => sleep(Math.max(0, Math.min(ms, deadline - Date.now())));
+  if (thinkMs > 0) await pause(Math.random() * thinkMs);
   while (Date.now() < deadline) {
     const transfer = outbound
       ? { to: 'bob', amount: AMOUNT, currency: 'USD', from: 'operating' }
@@ -78,10 +87,11 @@ async function drive(
     out.approveToComplete.push(performance.now() - t2);
     out.flows += 1;
     outbound = !outbound;
+    if (thinkMs > 0) await pause(thinkMs);
   }
 }
 
-async function runFlows(deadline: number): Promise<WorkerReply> {
+async function runFlows(deadline: number, thinkMs: number): Promise<WorkerReply> {
   const out: Extract<WorkerReply, { kind: 'flows-done' }> = {
     kind: 'flows-done',
     flows: 0,
@@ -98,7 +108,7 @@ async function runFlows(deadline: number): Promise<WorkerReply> {
   const started = performance.now();
   await Promise.all(
     clients.map((client) =>
-      drive(client, deadline, out).catch((error: unknown) => {
+      drive(client, deadline, thinkMs, out).catch((error: unknown) => {
         out.failures += 1;
         out.firstError ??= error instanceof Error ? error.message : String(error);
       }),
@@ -134,7 +144,11 @@ async function runPing(command: Extract<WorkerCommand, { kind: 'ping' }>): Promi
 async function handle(command: WorkerCommand): Promise<WorkerReply> {
   switch (command.kind) {
     case 'flows-setup': {
-      const ids = await createSessions(command.url, command.sessions, command.connectConcurrency);
+      const known = made.get(command.url) ?? [];
+      const missing = Math.max(0, command.sessions - known.length);
+      known.push(...(await createSessions(command.url, missing, command.connectConcurrency)));
+      made.set(command.url, known);
+      const ids = known.slice(0, command.sessions);
       const connectMs = await connectAll(command.url, ids, command.connectConcurrency);
       flowState = { events: 0 };
       for (const client of clients) {
@@ -145,7 +159,7 @@ async function handle(command: WorkerCommand): Promise<WorkerReply> {
       return { kind: 'ready', connectMs };
     }
     case 'flows-go':
-      return runFlows(command.deadline);
+      return runFlows(command.deadline, command.thinkMs);
     case 'idle-connect':
       return {
         kind: 'ready',

@@ -2,7 +2,7 @@
 
 export type WorkerCommand =
   | { kind: 'flows-setup'; url: string; sessions: number; connectConcurrency: number }
-  | { kind: 'flows-go'; deadline: number }
+  | { kind: 'flows-go'; deadline: number; thinkMs: number }
   | { kind: 'idle-connect'; url: string; sessionIds: string[]; connectConcurrency: number }
   | { kind: 'release' }
   | { kind: 'ping'; url: string; sessionId: string; durationMs: number; window: number };

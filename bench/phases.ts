@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { FlowPhase } from './config.ts';
 import { sampleProcess } from './proc-stats.ts';
 import type { BenchServer } from './server-process.ts';
 import { percentile, quantiles } from './stats.ts';
@@ -39,10 +40,12 @@ export function split(total: number, parts: number): number[] {
 export async function flowRun(
   server: BenchServer,
   workers: Worker[],
-  sessions: number,
+  phase: FlowPhase,
   durationMs: number,
   connectConcurrency: number,
 ): Promise<FlowRun> {
+  const { sessions } = phase;
+  const thinkMs = phase.rate === null ? 0 : (1000 * sessions) / phase.rate;
   const shares = split(sessions, workers.length);
   const ready = await Promise.all(
     workers.map((worker, i) =>
@@ -55,7 +58,6 @@ export async function flowRun(
     ),
   );
   const connectMs = ready.flatMap((r) => r.connectMs);
-  await sleep(300);
   const before = await sampleProcess(server.pid);
   const dbBefore = await server.databaseCpuMs();
   const started = performance.now();
@@ -63,7 +65,7 @@ export async function flowRun(
   const done = await Promise.all(
     workers.map((worker, i) =>
       shares[i]! > 0
-        ? worker.request({ kind: 'flows-go', deadline }, 'flows-done')
+        ? worker.request({ kind: 'flows-go', deadline, thinkMs }, 'flows-done')
         : Promise.resolve(null),
     ),
   );
@@ -104,23 +106,36 @@ export async function flowRun(
 
 export interface IdleRun extends Record<string, number> {
   sockets: number;
+  sessions: number;
+  sessionsPerSec: number;
   connectPerSec: number;
   connectP50: number;
   connectP95: number;
+  bytesPerSession: number;
   bytesPerSocket: number;
   rssMiB: number;
 }
 
-/** Session sockets that stay open doing nothing: what each one costs the server in RSS. */
+/**
+ * On a fresh server: `sessions` sessions created (each an actor in memory), then `count`
+ * sockets spread over them that stay open doing nothing. RSS is read before, between, after.
+ */
 export async function idleRun(
   server: BenchServer,
   workers: Worker[],
-  sessionIds: string[],
+  count: number,
+  sessions: number,
   connectConcurrency: number,
 ): Promise<IdleRun> {
   await sleep(1_000);
+  const empty = await sampleProcess(server.pid);
+  const created = performance.now();
+  const sessionSet = await createSessions(server.url, sessions);
+  const createMs = performance.now() - created;
+  const sessionIds = Array.from({ length: count }, (_, i) => sessionSet[i % sessions]!);
+  await sleep(1_000);
   const before = await sampleProcess(server.pid);
-  const shares = split(sessionIds.length, workers.length);
+  const shares = split(count, workers.length);
   let offset = 0;
   const started = performance.now();
   const ready = await Promise.all(
@@ -138,11 +153,14 @@ export async function idleRun(
   await Promise.all(workers.map((worker) => worker.request({ kind: 'release' }, 'released')));
   const connectMs = ready.flatMap((r) => r.connectMs);
   return {
-    sockets: sessionIds.length,
-    connectPerSec: sessionIds.length / (connectWallMs / 1000),
+    sockets: count,
+    sessions,
+    sessionsPerSec: sessions / (createMs / 1000),
+    connectPerSec: count / (connectWallMs / 1000),
     connectP50: percentile(connectMs, 50),
     connectP95: percentile(connectMs, 95),
-    bytesPerSocket: (after.rss - before.rss) / sessionIds.length,
+    bytesPerSession: (before.rss - empty.rss) / sessions,
+    bytesPerSocket: (after.rss - before.rss) / count,
     rssMiB: after.rss / 2 ** 20,
   };
 }

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 
 /** Linux clock ticks per second (USER_HZ); 100 on every mainstream kernel build. */
 const TICKS_PER_SECOND = 100;
@@ -56,5 +56,8 @@ export async function machine(): Promise<string> {
   }
   const model = info[0]?.model.trim() ?? 'unknown CPU';
   const memory = Math.round(totalmem() / 2 ** 30);
-  return `${info.length} x ${model}, ${memory} GiB RAM, Linux ${kernel}, Node ${process.version}`;
+  const load = loadavg()
+    .map((n) => n.toFixed(1))
+    .join(' ');
+  return `${info.length} x ${model}, ${memory} GiB RAM, Linux ${kernel}, Node ${process.version}, load ${load}`;
 }

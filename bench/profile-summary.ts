@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
 }
 interface Profile {
   nodes: ProfileNode[];
@@ -49,6 +50,19 @@ export async function summarizeProfile(file: string, top = 25): Promise<string> 
     const key = `${frame.functionName || '(anonymous)'} ${where}`.trim();
     functions.set(key, (functions.get(key) ?? 0) + us);
   }
+  // Inclusive: a sample counts for every area on its stack (so the shares add up past 100%).
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes)
+    for (const child of node.children ?? []) parent.set(child, node.id);
+  const inclusive = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const frame = byId.get(at)?.callFrame;
+      if (frame && frame.url) seen.add(areaOf(frame.url, frame.functionName));
+    }
+    for (const area of seen) inclusive.set(area, (inclusive.get(area) ?? 0) + us);
+  }
   const share = (us: number) => `${((100 * us) / total).toFixed(1).padStart(5)}%`;
   const busy = total - (areas.get('(idle)') ?? 0);
   const lines = [
@@ -56,6 +70,10 @@ export async function summarizeProfile(file: string, top = 25): Promise<string> 
     'self time by area:',
   ];
   for (const [area, us] of [...areas].sort((a, b) => b[1] - a[1]).slice(0, 20)) {
+    lines.push(`  ${share(us)}  ${area}`);
+  }
+  lines.push('time with the area on the stack (inclusive):');
+  for (const [area, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
     lines.push(`  ${share(us)}  ${area}`);
   }
   lines.push('hottest functions (self time):');

@@ -3,15 +3,22 @@
  * client SDK from worker processes; then idle session sockets and pings. Medians of runs.
  * Options: `npm run bench -- --help`.
  */
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { readConfig, type BenchConfig } from './config.ts';
-import { createSessions, flowRun, idleRun, pingRun, type FlowRun, type IdleRun } from './phases.ts';
-import { fileLimit, machine, sampleProcess } from './proc-stats.ts';
+import {
+  createSessions,
+  flowRun,
+  idleRun,
+  pingRun,
+  type FlowRun,
+  type IdleRun,
+  type PingRun,
+} from './phases.ts';
+import { fileLimit, machine } from './proc-stats.ts';
 import { summarizeProfile } from './profile-summary.ts';
-import { formatBackend, formatTargets, type BackendResult } from './report.ts';
-import { startServer, type Backend } from './server-process.ts';
+import { formatBackend, formatTargets, phaseName, type BackendResult } from './report.ts';
+import { prepareStorage, startServer, type Backend, type Storage } from './server-process.ts';
 import { medianOf } from './stats.ts';
 import { startWorkers, type Worker } from './workers.ts';
 
@@ -23,80 +30,82 @@ async function benchBackend(
   config: BenchConfig,
   workers: Worker[],
 ): Promise<BackendResult> {
-  const profileDir = config.profile ? join(PROFILE_DIR, `${backend}-${Date.now()}`) : undefined;
-  if (profileDir) await mkdir(profileDir, { recursive: true });
-  const server = await startServer(backend, {
-    profileDir,
-    databaseUrl: config.databaseUrl,
-    entry: config.serverEntry,
-    syncCommit: config.syncCommit,
-  });
-  console.log(`\n${backend}: server pid ${server.pid} at ${server.url}`);
+  const storage = await prepareStorage(backend, config);
   try {
-    const startRssMiB = (await sampleProcess(server.pid)).rss / 2 ** 20;
-    // Warm-up (JIT, pools, caches): not reported.
-    await flowRun(
-      server,
-      workers,
-      Math.min(50, config.sessions[0] ?? 50),
-      2_000,
-      config.connectConcurrency,
-    );
+    const { flows, ping } = await flowsAndPings(storage, config, workers);
+    const idle = await idleSockets(storage, config, workers);
+    return { backend, flows, idle, ping };
+  } finally {
+    await storage.dispose();
+  }
+}
 
+/** One server for the flow phases and the pings (profiled when asked). */
+async function flowsAndPings(storage: Storage, config: BenchConfig, workers: Worker[]) {
+  const profileDir = config.profile
+    ? join(PROFILE_DIR, `${storage.backend}-${Date.now()}`)
+    : undefined;
+  if (profileDir) await mkdir(profileDir, { recursive: true });
+  const server = await startServer(storage, { profileDir, entry: config.serverEntry });
+  console.log(`\n${storage.backend}: server pid ${server.pid} at ${server.url}`);
+  try {
+    // Warm-up (JIT, pools, caches): not reported.
+    await flowRun(server, workers, { sessions: 50, rate: null }, 2_000, config.connectConcurrency);
     const flows: BackendResult['flows'] = [];
-    for (const sessions of config.sessions) {
+    for (const phase of config.phases) {
       const runs: FlowRun[] = [];
       for (let run = 1; run <= config.runs; run += 1) {
         const result = await flowRun(
           server,
           workers,
-          sessions,
+          phase,
           config.durationMs,
           config.connectConcurrency,
         );
         console.log(
-          `  flows ${sessions} sessions, run ${run}: ${Math.round(result.flowsPerSec)} flows/s, ` +
+          `  flows, ${phaseName(phase)}, run ${run}: ${Math.round(result.flowsPerSec)} flows/s, ` +
             `p99 ${result.firstP99.toFixed(1)} / ${result.completeP99.toFixed(1)} ms`,
         );
         runs.push(result);
       }
-      flows.push({ sessions, median: medianOf(runs), runs });
+      flows.push({ phase, median: medianOf(runs), runs });
     }
-
-    let idle: BackendResult['idle'] = null;
-    const idleCount = await idleSocketCount(config);
-    if (idleCount > 0) {
-      await sleep(1_000);
-      const before = await sampleProcess(server.pid);
-      const ids = await createSessions(server.url, idleCount);
-      await sleep(1_000);
-      const bytesPerSession = ((await sampleProcess(server.pid)).rss - before.rss) / idleCount;
-      const runs: IdleRun[] = [];
-      for (let run = 1; run <= config.runs; run += 1) {
-        const result = await idleRun(server, workers, ids, config.connectConcurrency);
-        console.log(
-          `  idle run ${run}: ${(result.bytesPerSocket / 1024).toFixed(1)} KiB/socket, ` +
-            `${Math.round(result.connectPerSec)} connects/s`,
-        );
-        runs.push(result);
-      }
-      idle = { median: medianOf(runs), bytesPerSession, runs };
-    }
-
-    let ping: BackendResult['ping'] = null;
+    let ping: PingRun | null = null;
     if (config.pingMs > 0) {
       const [sessionId] = await createSessions(server.url, 1);
-      const runs = [];
+      const runs: PingRun[] = [];
       for (let run = 1; run <= config.runs; run += 1) {
         runs.push(await pingRun(server, workers[0]!, sessionId!, config.pingMs, config.pingWindow));
       }
       ping = medianOf(runs);
     }
-    return { backend, flows, idle, ping, startRssMiB };
+    return { flows, ping };
   } finally {
     await server.stop();
     if (profileDir) await printProfile(profileDir);
   }
+}
+
+/** A fresh server per run (RSS never shrinks back, so a second run on one would read low). */
+async function idleSockets(storage: Storage, config: BenchConfig, workers: Worker[]) {
+  const count = await idleSocketCount(config);
+  if (count === 0) return null;
+  const runs: IdleRun[] = [];
+  for (let run = 1; run <= config.runs; run += 1) {
+    const server = await startServer(storage, { entry: config.serverEntry });
+    try {
+      const sessions = Math.min(count, config.idleSessions);
+      const result = await idleRun(server, workers, count, sessions, config.connectConcurrency);
+      console.log(
+        `  idle, run ${run}: ${(result.bytesPerSocket / 1024).toFixed(1)} KiB/socket, ` +
+          `${(result.bytesPerSession / 1024).toFixed(1)} KiB/session`,
+      );
+      runs.push(result);
+    } finally {
+      await server.stop();
+    }
+  }
+  return { median: medianOf(runs), runs };
 }
 
 /** The idle socket count, lowered when the open-files limit cannot hold it. */
@@ -110,19 +119,21 @@ async function idleSocketCount(config: BenchConfig): Promise<number> {
   return Math.max(0, room);
 }
 
+/** The main thread's profile: the largest file (the others are loader threads). */
 async function printProfile(dir: string): Promise<void> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
-  for (const file of files) {
-    console.log(`\nCPU profile ${join(dir, file)}`);
-    console.log(await summarizeProfile(join(dir, file)));
-  }
+  const sizes = await Promise.all(files.map(async (f) => (await stat(join(dir, f))).size));
+  const main = files[sizes.indexOf(Math.max(...sizes))];
+  if (!main) return;
+  console.log(`\nCPU profile of the server (main thread): ${join(dir, main)}`);
+  console.log(await summarizeProfile(join(dir, main)));
 }
 
 async function main(): Promise<void> {
   const config = readConfig(process.argv.slice(2), process.env);
   console.log(`machine: ${await machine()}`);
   console.log(
-    `config: backends ${config.backends.join(',')}; sessions ${config.sessions.join(',')}; ` +
+    `config: backends ${config.backends.join(',')}; flows ${config.phases.map(phaseName).join(', ')}; ` +
       `${config.runs} runs of ${config.durationMs / 1000} s; ${config.idleSockets} idle sockets; ` +
       `${config.workers} worker processes`,
   );

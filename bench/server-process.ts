@@ -7,33 +7,57 @@ import { cpuMs } from './proc-stats.ts';
 
 export type Backend = 'pglite' | 'postgres';
 
+/** Where the server keeps its data: a PGlite directory or a PostgreSQL database of its own. */
+export interface Storage {
+  backend: Backend;
+  env: { DATA_DIR: string; DATABASE_URL: string };
+  /** CPU ms used so far by the PostgreSQL backends serving this database (0 on PGlite). */
+  databaseCpuMs(): Promise<number>;
+  dispose(): Promise<void>;
+}
+
 export interface BenchServer {
   backend: Backend;
   pid: number;
   url: string;
-  /** CPU ms used so far by the PostgreSQL backends serving this server (0 on PGlite). */
   databaseCpuMs(): Promise<number>;
+  /** Stops the process (the storage stays, for the next server). */
   stop(): Promise<void>;
 }
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
+/** A fresh PGlite data directory, or a fresh PostgreSQL database next to DATABASE_URL's. */
+export async function prepareStorage(
+  backend: Backend,
+  options: { databaseUrl?: string | undefined; syncCommit: 'on' | 'off' },
+): Promise<Storage> {
+  if (backend === 'postgres') {
+    const database = await createDatabase(options.databaseUrl, options.syncCommit);
+    return {
+      backend,
+      env: { DATA_DIR: 'memory://', DATABASE_URL: database.url },
+      databaseCpuMs: () => database.backendCpuMs(),
+      dispose: () => database.drop(),
+    };
+  }
+  const dataDir = await mkdtemp(join(tmpdir(), 'hitl-bench-'));
+  return {
+    backend,
+    env: { DATA_DIR: dataDir, DATABASE_URL: '' },
+    databaseCpuMs: () => Promise.resolve(0),
+    dispose: () => rm(dataDir, { recursive: true, force: true }),
+  };
+}
+
 /**
  * The real server as its own process (`node --import tsx src/main.ts`), so its RSS and CPU
- * can be read from /proc: PGlite in a fresh data directory, or PostgreSQL in a fresh database.
+ * can be read from /proc.
  */
 export async function startServer(
-  backend: Backend,
-  options: {
-    profileDir?: string | undefined;
-    databaseUrl?: string | undefined;
-    entry: string;
-    syncCommit: 'on' | 'off';
-  },
+  storage: Storage,
+  options: { profileDir?: string | undefined; entry: string },
 ): Promise<BenchServer> {
-  const database =
-    backend === 'postgres' ? await createDatabase(options.databaseUrl, options.syncCommit) : null;
-  const dataDir = backend === 'pglite' ? await mkdtemp(join(tmpdir(), 'hitl-bench-')) : null;
   const child = spawn(
     process.execPath,
     [
@@ -50,33 +74,24 @@ export async function startServer(
         HOST: '127.0.0.1',
         AUTH_MODE: 'dev',
         LOG_LEVEL: 'warn',
-        DATA_DIR: dataDir ?? 'memory://',
-        DATABASE_URL: database?.url ?? '',
+        ...storage.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  const cleanup = async () => {
-    await database?.drop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  };
   let url: string;
   try {
     url = await listeningUrl(child);
   } catch (error) {
     child.kill('SIGKILL');
-    await cleanup();
     throw error;
   }
   return {
-    backend,
+    backend: storage.backend,
     pid: child.pid!,
     url,
-    databaseCpuMs: () => database?.backendCpuMs() ?? Promise.resolve(0),
-    async stop() {
-      await stopChild(child);
-      await cleanup();
-    },
+    databaseCpuMs: () => storage.databaseCpuMs(),
+    stop: () => stopChild(child),
   };
 }
 
@@ -132,7 +147,8 @@ async function createDatabase(adminUrl: string | undefined, syncCommit: 'on' | '
     url: url.toString(),
     async backendCpuMs(): Promise<number> {
       const rows = await admin<{ pid: number }[]>`
-        select pid from pg_stat_activity where datname = ${name} and pid <> pg_backend_pid()`;
+        select pid from pg_stat_activity
+        where datname = ${name} and backend_type = 'client backend' and pid <> pg_backend_pid()`;
       const times = await Promise.all(rows.map((row) => cpuMs(row.pid)));
       return times.reduce((a, b) => a + b, 0);
     },

@@ -51,7 +51,8 @@ interface Waiter {
   reject(error: SessionClientError): void;
 }
 
-const HISTORY = 256;
+/** Enough for "the event that just came"; bounded, since a process may hold many clients. */
+const HISTORY = 64;
 
 /**
  * Promises for events to come. The last stored events are kept, so a waiter may also take
