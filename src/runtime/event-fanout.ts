@@ -59,8 +59,11 @@ export function createEventFanout(sessionId: string, store: Store, initialSeq: n
       try {
         for (;;) {
           const page = await store.readEvents(sessionId, sub.delivered, REPLAY_PAGE);
-          for (const stored of page) deliver(sub, stripChain(stored));
-          if (page.length < REPLAY_PAGE) break;
+          // Stored but not yet published: it comes through the buffer, or live once the
+          // caller has switched to its broadcast in onLive; replaying it too would repeat it.
+          const ready = page.filter((stored) => stored.seq <= published);
+          for (const stored of ready) deliver(sub, stripChain(stored));
+          if (page.length < REPLAY_PAGE || ready.length < page.length) break;
         }
       } catch (error) {
         unsubscribe();

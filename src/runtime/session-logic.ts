@@ -25,7 +25,7 @@ export interface SessionLogicDeps {
   clock: Clock;
   approvalTtlMs: number;
   /** Resolves once the session's events and snapshot so far are stored (see tool-runner.ts). */
-  persisted(sessionId: string): Promise<void>;
+  persisted: (sessionId: string) => Promise<void>;
   /** Commits an expiry decision; resolves true when it won (nobody decided first). */
   expire(sessionId: string, requestId: string): Promise<boolean>;
   /** How deep `delegate` may nest subagents. */

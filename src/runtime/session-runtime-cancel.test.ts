@@ -151,4 +151,24 @@ describe('cancel', () => {
     expect(await errorCode(late)).toBe('approval_already_decided');
     expect(t.ledger.transfers()).toBe(0);
   });
+
+  // Found by test/durability: the call waits for its snapshot before it runs, and a cancel
+  // that came in meanwhile was reported as aborting it, yet the transfer still ran.
+  it('right after tool_call stops a transfer that has not started', async () => {
+    const t = await setup();
+    await t.runtime.send(
+      t.session.id,
+      { type: 'execute', command: 'transfer 50 USD to bob' },
+      'dev',
+    );
+    const call = await t.watch.waitFor('tool_call');
+    await t.runtime.send(t.session.id, { type: 'cancel' }, 'dev');
+    const cancelled = await t.watch.waitFor('cancelled');
+    expect(cancelled.data.aborted).toEqual([
+      { kind: 'tool', id: call.data.call_id, tool: 'transfer' },
+    ]);
+    await t.session.flush();
+    expect(t.ledger.transfers()).toBe(0);
+    expect(await t.store.getToolOutcome(call.data.call_id)).toBeUndefined();
+  });
 });

@@ -124,6 +124,50 @@ describe('runToolCall for a non-idempotent tool', () => {
   });
 });
 
+describe('runToolCall and the session snapshot', () => {
+  function gated() {
+    const t = setup();
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const waits: string[] = [];
+    const controller = new AbortController();
+    const deps = {
+      registry: createToolRegistry(createBuiltinTools(t.ledger)),
+      store: t.store,
+      approvalFor: () => {
+        throw new Error('not expected');
+      },
+      persisted: (sessionId: string) => {
+        waits.push(sessionId);
+        return gate;
+      },
+    };
+    const running = runToolCall(deps, t.input(), controller.signal);
+    return { ...t, open, waits, controller, running };
+  }
+
+  it('starts a non-idempotent call only once the snapshot naming it is stored', async () => {
+    const { ledger, store, open, waits, running } = gated();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(waits).toEqual(['ses_1']);
+    expect(ledger.transfers()).toBe(0);
+    expect(await store.getToolOutcome('call_1')).toBeUndefined();
+    open();
+    expect(await running).toMatchObject({ to: 'alice', amount: 250 });
+    expect(ledger.transfers()).toBe(1);
+  });
+
+  // Found by test/durability: a cancel that arrived while the call waited still let it run.
+  it('never starts a call that was cancelled while it waited', async () => {
+    const { ledger, store, open, controller, running } = gated();
+    controller.abort();
+    open();
+    await expect(running).rejects.toThrow();
+    expect(ledger.transfers()).toBe(0);
+    expect(await store.getToolOutcome('call_1')).toBeUndefined();
+  });
+});
+
 describe('runToolCall for an idempotent tool', () => {
   it('runs it without recording an outcome', async () => {
     const { store, run, input } = setup();

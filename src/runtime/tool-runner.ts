@@ -3,6 +3,7 @@ import {
   type ApprovalRequest,
   type ToolInput,
 } from '../../machines/session.types.ts';
+import { abortError } from '../agent/tool.ts';
 import type { ToolRegistry } from '../agent/tool-registry.ts';
 import { AppError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
@@ -46,6 +47,8 @@ export async function runToolCall(
   if (prior?.status === 'succeeded') return prior.result;
   if (prior?.status === 'failed') throw new AppError('tool_error', prior.error);
   if (prior?.status === 'started') throw outcomeUnknown(deps, input);
+  // Cancelled while waiting above (the `cancelled` event already named this call as aborted).
+  if (signal.aborted) throw abortError(signal);
 
   const fresh = await deps.store.recordToolStart(
     { status: 'started', call_id: call.call_id, tool: call.tool, args: call.args },
@@ -53,6 +56,8 @@ export async function runToolCall(
   );
   if (!fresh) throw outcomeUnknown(deps, input);
   try {
+    // Cancelled during the start record: recorded as failed, for it never ran.
+    if (signal.aborted) throw abortError(signal);
     const result = await deps.registry.run(call.tool, call.args, context);
     await deps.store.recordToolOutcome({
       status: 'succeeded',

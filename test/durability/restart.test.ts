@@ -87,7 +87,10 @@ describe.each(testBackends())('restart on %s', (backend) => {
     );
     expect(pending.body.approvals.map((p) => [p.request_id, Date.parse(p.expires_at)])).toEqual(
       expect.arrayContaining(
-        [a, b].map(({ request }) => [request.data.request_id, Date.parse(request.data.expires_at)]),
+        [a, b].map(({ request }) => [
+          String(request.data.request_id),
+          Date.parse(String(request.data.expires_at)),
+        ]),
       ),
     );
     const socket = await open(a.id);
@@ -133,15 +136,21 @@ describe.each(testBackends())('restart on %s', (backend) => {
     const replays = new Map<number, TestSocket>();
     for (const point of points) {
       const socket = await open(b.id, point);
-      if (point < last) await socket.waitFor((e) => e.seq === last && !['connected'].includes(e.type));
+      if (point < last)
+        await socket.waitFor((e) => e.seq === last && !['connected'].includes(e.type));
       expect(sessionEvents(socket).map((e) => e.seq)).toEqual(seqRange(point, last));
       replays.set(point, socket);
     }
 
     // Live from here: the second approval, given over REST, finishes the plan.
-    const decided = await http(server, 'POST', `/api/v1/approvals/${b.request.data.request_id}/approve`, {
-      body: {},
-    });
+    const decided = await http(
+      server,
+      'POST',
+      `/api/v1/approvals/${b.request.data.request_id}/approve`,
+      {
+        body: {},
+      },
+    );
     expect(decided.status).toBe(200);
     for (const socket of replays.values()) await socket.waitFor('complete');
     const after = await auditLog(server, b.id);
@@ -149,7 +158,7 @@ describe.each(testBackends())('restart on %s', (backend) => {
     for (const [point, socket] of replays) {
       expect(sessionEvents(socket)).toEqual(after.slice(point).map(withoutHashes));
     }
-    expect(after.filter((e) => e.type === 'tool_result').map((e) => e.data.tool)).toEqual([
+    expect(after.filter((e) => e.type === 'tool_result').map((e) => String(e.data.tool))).toEqual([
       'transfer',
       'echo',
       'transfer',
@@ -177,7 +186,8 @@ describe.each(testBackends())('restart on %s', (backend) => {
       }
       expect(callsOf(b.id)).toHaveLength(2);
     });
-    server = await startServer(data);
+    // Requests made from now on expire in a second (for the expiry test below).
+    server = await startServer(data, { APPROVAL_TTL_MS: '1000' });
   });
 
   it('after a second restart the whole log replays unchanged', async () => {
@@ -185,6 +195,36 @@ describe.each(testBackends())('restart on %s', (backend) => {
     const socket = await open(b.id, 0);
     await socket.waitFor((e) => e.seq === log.length && e.type === 'complete');
     expect(sessionEvents(socket)).toEqual(log.map(withoutHashes));
+  });
+
+  it('an approval whose deadline passed while the server was down expires on restore', async () => {
+    const id = await createSession(server);
+    const socket = await open(id);
+    socket.send({ type: 'execute', command: 'transfer 250 USD to bob' });
+    const required = await socket.waitFor('approval_required');
+    expect(await server.stop()).toEqual({ code: 0, signal: null });
+    // The timer is not restored: only the absolute deadline in the snapshot can fire it.
+    const left = Date.parse(String(required.data.expires_at)) - Date.now();
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, left) + 50));
+
+    server = await startServer(data);
+    const again = await open(id, required.seq);
+    const expired = await again.waitFor('approval_expired');
+    expect(expired.data).toMatchObject({
+      request_id: required.data.request_id,
+      expires_at: required.data.expires_at,
+    });
+    await again.waitFor('complete');
+    expect((await auditLog(server, id)).map((e) => e.type)).toEqual([
+      'thinking',
+      'approval_required',
+      'approval_expired',
+      'complete',
+    ]);
+    const approval = await http(server, 'GET', '/api/v1/approvals?status=expired');
+    expect(approval.body.approvals).toEqual([
+      expect.objectContaining({ request_id: required.data.request_id, decided_by: 'system' }),
+    ]);
   });
 
   it.runIf(backend === 'pglite')(

@@ -28,14 +28,14 @@ export interface RunningProcess {
   exited: Promise<Exit>;
 }
 
-/** Runs a project script (`src/main.ts`, `src/cli.ts`) with tsx, on the given data. */
-export function runScript(
-  script: string,
+/** Runs a command in the project root with the environment of a server on the given data. */
+export function runProcess(
+  command: string,
   args: readonly string[],
   data: DurableData,
   env: Record<string, string> = {},
 ): RunningProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: {
       PATH: process.env['PATH'] ?? '',
@@ -57,15 +57,29 @@ export function runScript(
   return { child, output: () => text, exited };
 }
 
-/** Runs a script to its end: exit code and output. */
-export async function runToEnd(
+/** Runs a project script (`src/main.ts`, `src/cli.ts`) with tsx, as `npm start` does. */
+export function runScript(
   script: string,
   args: readonly string[],
   data: DurableData,
-): Promise<{ code: number | null; output: string }> {
-  const run = runScript(script, args, data);
+  env: Record<string, string> = {},
+): RunningProcess {
+  return runProcess(process.execPath, ['--import', 'tsx', script, ...args], data, env);
+}
+
+async function toEnd(run: RunningProcess): Promise<{ code: number | null; output: string }> {
   const { code } = await run.exited;
   return { code, output: run.output() };
+}
+
+/** Runs a script to its end: exit code and output. */
+export function runToEnd(script: string, args: readonly string[], data: DurableData) {
+  return toEnd(runScript(script, args, data));
+}
+
+/** Runs a command (`npm run ...`) to its end: exit code and output. */
+export function runCommand(command: string, args: readonly string[], data: DurableData) {
+  return toEnd(runProcess(command, args, data));
 }
 
 /** Starts the server and resolves once it prints its URL; rejects if it exits first. */
@@ -91,7 +105,9 @@ export async function startServer(
     run.child.stdout?.on('data', check);
     void run.exited.then((exit) => {
       clearTimeout(timer);
-      reject(new Error(`server exited (${exit.code ?? exit.signal}) before listening:\n${run.output()}`));
+      reject(
+        new Error(`server exited (${exit.code ?? exit.signal}) before listening:\n${run.output()}`),
+      );
     });
   });
   const signal = (name: NodeJS.Signals) => {
@@ -101,7 +117,7 @@ export async function startServer(
   return {
     url,
     child: run.child,
-    output: run.output,
+    output: () => run.output(),
     exited: run.exited,
     stop: () => signal('SIGTERM'),
     kill: () => signal('SIGKILL'),

@@ -54,7 +54,9 @@ export class SessionDriver {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.settled = undefined;
-        reject(new Error(`session ${this.id} did not settle: state ${this.state}, seq ${this.lastSeq}`));
+        reject(
+          new Error(`session ${this.id} did not settle: state ${this.state}, seq ${this.lastSeq}`),
+        );
       }, timeoutMs);
       this.settled = () => {
         clearTimeout(timer);
@@ -97,9 +99,7 @@ export class SessionDriver {
     if (this.settled && this.resting()) this.settled();
   }
 
-  readonly trace: string[] = [];
   private handle(event: WireEvent): void {
-    this.trace.push(`${event.type}:${event.seq}:${event.state}:${event.type === 'connected' ? event.data.last_seq : ''}`);
     if (isReply(event)) {
       if (event.type === 'connected') {
         this.state = event.data.state;
@@ -114,13 +114,14 @@ export class SessionDriver {
       return;
     }
     if (event.seq !== this.lastSeq + 1) {
-      this.problems.push(`seq ${event.seq} (${event.type}) after ${this.lastSeq}; DEBUG ${JSON.stringify(this.trace.slice(-8))} ${JSON.stringify(event)}`);
+      this.problems.push(`seq ${event.seq} (${event.type}) after ${this.lastSeq}`);
     }
     this.lastSeq = Math.max(this.lastSeq, event.seq);
-    this.state = event.state;
+    // A replayed event tells the state back then; `connected` told the state now.
+    if (event.seq > this.liveFrom) this.state = event.state;
     if (event.state === 'failed') this.problems.push(`failed: ${JSON.stringify(event.data)}`);
-    if (event.type === 'approval_required') this.approve(event.data.request_id);
-    if (event.type === 'approved') this.acked.add(event.data.request_id);
+    if (event.type === 'approval_required') this.approve(String(event.data.request_id));
+    if (event.type === 'approved') this.acked.add(String(event.data.request_id));
     if (event.type === 'complete' && event.seq >= this.liveFrom) this.executeMore();
   }
 

@@ -30,13 +30,18 @@ export function sessionEvents(socket: TestSocket): WireEvent[] {
 }
 
 /** The audit log over REST, all pages. */
-export async function auditLog(target: Target, sessionId: string): Promise<LoggedEvent[]> {
+export async function auditLog(
+  target: Target,
+  sessionId: string,
+  token?: string,
+): Promise<LoggedEvent[]> {
   const out: LoggedEvent[] = [];
   for (;;) {
     const answer = await http<{ events: LoggedEvent[] }>(
       target,
       'GET',
       `/api/v1/sessions/${sessionId}/events?after_seq=${out.length}&limit=1000`,
+      token === undefined ? {} : { token },
     );
     if (answer.status !== 200) {
       throw new Error(`events of ${sessionId}: ${answer.status} ${JSON.stringify(answer.body)}`);
@@ -64,7 +69,7 @@ export async function getSessionView(target: Target, sessionId: string): Promise
 /** The wire event without its chain hashes, as a socket received it. */
 export function withoutHashes(event: LoggedEvent): WireEvent {
   const { prev_hash: _p, hash: _h, ...rest } = event;
-  return rest as WireEvent;
+  return rest;
 }
 
 /** from+1 .. to: the seqs a replay after `from` must deliver when the log ends at `to`. */

@@ -26,7 +26,10 @@ export interface TestSocket {
   closed: Promise<{ code: number; reason: string }>;
 }
 
-export function wsUrl(app: Pick<App, 'url'>, query: Record<string, string | number | undefined>): string {
+export function wsUrl(
+  app: Pick<App, 'url'>,
+  query: Record<string, string | number | undefined>,
+): string {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query))
     if (value !== undefined) params.set(key, String(value));

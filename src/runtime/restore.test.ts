@@ -1,0 +1,107 @@
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createBuiltinPlanner } from '../agent/builtin-planner.ts';
+import { createBuiltinTools } from '../agent/builtin-tools.ts';
+import { createLedger } from '../agent/ledger.ts';
+import { createToolRegistry } from '../agent/tool-registry.ts';
+import { createMemoryStore } from '../store/memory-store.ts';
+import type { Store } from '../store/store.ts';
+import { createSessionRuntime, type SessionRuntime } from './session-runtime.ts';
+import { watchSession } from './test-helpers.ts';
+
+const runtimes: SessionRuntime[] = [];
+
+afterEach(async () => {
+  await Promise.all(runtimes.splice(0).map((r) => r.close()));
+});
+
+/** A memory store whose snapshot writes can be stopped: a crash right after some events. */
+function crashableStore() {
+  const inner = createMemoryStore();
+  let frozen = false;
+  const store: Store = {
+    ...inner,
+    saveSnapshot: (...args) => (frozen ? Promise.resolve() : inner.saveSnapshot(...args)),
+  };
+  return { store, freeze: () => (frozen = true), thaw: () => (frozen = false) };
+}
+
+function start(store: Store) {
+  const ledger = createLedger();
+  const runtime = createSessionRuntime({
+    store,
+    planner: createBuiltinPlanner(),
+    registry: createToolRegistry(createBuiltinTools(ledger)),
+    logger: pino({ level: 'silent' }),
+  });
+  runtimes.push(runtime);
+  return { runtime, ledger };
+}
+
+describe('restore', () => {
+  // Found by test/durability: the `cancelled` event was stored and sent, the process died
+  // before the snapshot, and the restored session ran the rest of its plan.
+  it('applies again a cancel that the snapshot had not seen: nothing runs after it', async () => {
+    const { store, freeze, thaw } = crashableStore();
+    const first = start(store);
+    const session = await first.runtime.createSession('dev');
+    const watch = await watchSession(session);
+    const plan = [
+      { tool: 'sleep', args: { ms: 20 } },
+      { tool: 'transfer', args: { to: 'bob', amount: 50, currency: 'USD' } },
+    ];
+    await first.runtime.send(session.id, { type: 'execute', command: 'wait, pay', plan }, 'dev');
+    await watch.waitFor('tool_call');
+    await session.flush();
+    freeze();
+    await first.runtime.send(session.id, { type: 'cancel' }, 'carol');
+    const cancelled = await watch.waitFor('cancelled');
+    await first.runtime.close();
+    expect((await store.getSession(session.id))?.state).toBe('executing');
+
+    thaw();
+    const second = start(store);
+    const restored = await second.runtime.getSession(session.id);
+    expect(restored?.state()).toBe('cancelled');
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await restored?.flush();
+    expect(second.ledger.transfers()).toBe(0);
+    const log = await store.readEvents(session.id, cancelled.seq, 100);
+    expect(log.map((e) => [e.type, e.data])).toEqual([
+      ['cancelled', expect.objectContaining({ cancelled_by: 'carol' })],
+    ]);
+  });
+
+  // Found while writing test/durability: a subagent's transitions did not save the session's
+  // snapshot, so a restore put the subagent back before its approval request and asked anew.
+  it('brings a subagent back where it waited, with its request still open', async () => {
+    const { store } = crashableStore();
+    const first = start(store);
+    const session = await first.runtime.createSession('dev');
+    const watch = await watchSession(session);
+    // The sleep lets the session's own snapshot writes finish before the subagent asks.
+    const subPlan = [
+      { tool: 'sleep', args: { ms: 20 } },
+      { tool: 'transfer', args: { to: 'bob', amount: 500, currency: 'USD' } },
+    ];
+    const plan = [{ tool: 'delegate', args: { task: 'pay bob', plan: subPlan } }];
+    await first.runtime.send(session.id, { type: 'execute', command: 'delegate', plan }, 'dev');
+    const required = await watch.waitFor('approval_required');
+    await first.runtime.close();
+
+    const second = start(store);
+    const restored = await second.runtime.getSession(session.id);
+    expect(restored?.pendingApprovals()).toEqual([
+      expect.objectContaining({ request_id: required.data.request_id }),
+    ]);
+    expect((await store.getApproval(required.data.request_id))?.status).toBe('pending');
+    const after = await watchSession(restored!, required.seq);
+    await second.runtime.send(
+      session.id,
+      { type: 'approve', request_id: required.data.request_id },
+      'dev',
+    );
+    await after.waitFor('complete');
+    expect(second.ledger.transfers()).toBe(1);
+  });
+});
