@@ -258,3 +258,24 @@ describe('outbound events', () => {
     }
   });
 });
+
+describe('decodeInbound: NUL characters', () => {
+  // PostgreSQL's jsonb cannot store U+0000: a command holding one would break the audit log.
+  it('refuses a NUL anywhere in a message, naming the problem and echoing the id', () => {
+    const frames = [
+      '{"type":"execute","command":"pay\\u0000bob","id":"n1"}',
+      '{"type":"edit","request_id":"req_1","edited_args":{"to":"a\\u0000"},"id":"n1"}',
+      '{"type":"execute","command":"x","plan":[{"tool":"echo","args":{"k\\u0000":1}}],"id":"n1"}',
+    ];
+    for (const frame of frames) {
+      const result = decodeInbound(frame);
+      expectError(result, 'invalid_message', 'n1');
+      if (!result.ok) expect(result.error.message).toMatch(/NUL/);
+    }
+  });
+
+  it('still accepts an escaped backslash followed by u0000 as plain text', () => {
+    const result = decodeInbound('{"type":"execute","command":"a\\\\u0000b"}');
+    expect(result.ok).toBe(true);
+  });
+});

@@ -15,17 +15,6 @@ afterEach(async () => {
   await Promise.all(runtimes.splice(0).map((r) => r.close()));
 });
 
-/** A memory store whose snapshot writes can be stopped: a crash right after some events. */
-function crashableStore() {
-  const inner = createMemoryStore();
-  let frozen = false;
-  const store: Store = {
-    ...inner,
-    saveSnapshot: (...args) => (frozen ? Promise.resolve() : inner.saveSnapshot(...args)),
-  };
-  return { store, freeze: () => (frozen = true), thaw: () => (frozen = false) };
-}
-
 function start(store: Store) {
   const ledger = createLedger();
   const runtime = createSessionRuntime({
@@ -40,9 +29,10 @@ function start(store: Store) {
 
 describe('restore', () => {
   // Found by test/durability: the `cancelled` event was stored and sent, the process died
-  // before the snapshot, and the restored session ran the rest of its plan.
-  it('applies again a cancel that the snapshot had not seen: nothing runs after it', async () => {
-    const { store, freeze, thaw } = crashableStore();
+  // before the snapshot, and the restored session ran the rest of its plan. Events and the
+  // snapshot that follows them are now one atomic write: the stored session is cancelled.
+  it('restores a cancelled session as cancelled: nothing runs after the cancel', async () => {
+    const store = createMemoryStore();
     const first = start(store);
     const session = await first.runtime.createSession('dev');
     const watch = await watchSession(session);
@@ -52,21 +42,18 @@ describe('restore', () => {
     ];
     await first.runtime.send(session.id, { type: 'execute', command: 'wait, pay', plan }, 'dev');
     await watch.waitFor('tool_call');
-    await session.flush();
-    freeze();
     await first.runtime.send(session.id, { type: 'cancel' }, 'carol');
     const cancelled = await watch.waitFor('cancelled');
     await first.runtime.close();
-    expect((await store.getSession(session.id))?.state).toBe('executing');
+    expect((await store.getSession(session.id))?.state).toBe('cancelled');
 
-    thaw();
     const second = start(store);
     const restored = await second.runtime.getSession(session.id);
     expect(restored?.state()).toBe('cancelled');
     await new Promise((resolve) => setTimeout(resolve, 60));
     await restored?.flush();
     expect(second.ledger.transfers()).toBe(0);
-    const log = await store.readEvents(session.id, cancelled.seq, 100);
+    const log = await store.readEvents(session.id, cancelled.seq - 1, 100);
     expect(log.map((e) => [e.type, e.data])).toEqual([
       ['cancelled', expect.objectContaining({ cancelled_by: 'carol' })],
     ]);
@@ -75,7 +62,7 @@ describe('restore', () => {
   // Found while writing test/durability: a subagent's transitions did not save the session's
   // snapshot, so a restore put the subagent back before its approval request and asked anew.
   it('brings a subagent back where it waited, with its request still open', async () => {
-    const { store } = crashableStore();
+    const store = createMemoryStore();
     const first = start(store);
     const session = await first.runtime.createSession('dev');
     const watch = await watchSession(session);

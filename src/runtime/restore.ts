@@ -8,8 +8,7 @@ import type { SessionHost } from './session-host.ts';
  * Brings a restored session in line with the decisions table. The snapshot may be older than
  * the last committed decision (a crash between the commit and the snapshot write): the
  * decision is given to the actor again, so no acknowledged decision is lost. Approvals still
- * pending in the table that the snapshot never reached are closed as superseded. A cancel
- * that the log holds for the restored execution is applied again too.
+ * pending in the table that the snapshot never reached are closed as superseded.
  */
 export async function reconcileRestored(
   host: SessionHost,
@@ -36,7 +35,23 @@ export async function reconcileRestored(
   }
   for (const pending of waiting) {
     const record = await store.getApproval(pending.request_id);
-    if (!record || record.status === 'pending') continue;
+    if (!record) {
+      // The request's event and snapshot committed, its row did not: write it now.
+      await store.createApproval({
+        ...pending,
+        session_id: host.id,
+        execution_id: snapshotOf(host.root).context.execution_id ?? '',
+        edited_args: null,
+        status: 'pending',
+        decided_by: null,
+        decided_at: null,
+        decision_reason: null,
+        created_at: new Date().toISOString(),
+        subagent_id: pending.subagent_id ?? null,
+      });
+      continue;
+    }
+    if (record.status === 'pending') continue;
     const event = replayOf(record);
     const actor = event.type === 'cancel' ? host.root : host.actorForRequest(pending.request_id);
     if (actor && accepts(actor, event)) {
@@ -47,33 +62,6 @@ export async function reconcileRestored(
       actor.send(event);
     }
   }
-  await reapplyCancel(host, store, logger);
-}
-
-/** Events read back from the end of the log to find a cancel the snapshot has not seen. */
-const CANCEL_LOOKBACK = 10;
-
-/**
- * A cancel is acknowledged by its stored `cancelled` event, and the snapshot may not have seen
- * it: restored mid-execution, the session would run on (and run tools) after the user was told
- * it stopped. Only the cancel's own events can follow it in the log before its snapshot is
- * stored (the next command flushes first), so the last few events tell.
- */
-async function reapplyCancel(host: SessionHost, store: Store, logger: Logger): Promise<void> {
-  const executionId = snapshotOf(host.root).context.execution_id;
-  if (executionId === null || !accepts(host.root, { type: 'cancel', by: 'system' })) return;
-  const from = Math.max(0, host.lastSeq() - CANCEL_LOOKBACK);
-  const tail = await store.readEvents(host.id, from, CANCEL_LOOKBACK);
-  const cancelled = tail.find((e) => e.type === 'cancelled' && e.data.execution_id === executionId);
-  if (cancelled?.type !== 'cancelled') return;
-  const event: SessionEvent = {
-    type: 'cancel',
-    execution_id: executionId,
-    by: cancelled.data.cancelled_by,
-  };
-  if (!accepts(host.root, event)) return;
-  logger.info({ executionId }, 're-applied a cancel the snapshot had not seen');
-  host.root.send(event);
 }
 
 function replayOf(record: ApprovalRecord): SessionEvent {

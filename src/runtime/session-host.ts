@@ -52,6 +52,9 @@ export function startSessionHost(
   let queue: Promise<unknown> = Promise.resolve();
   let executionStartedAt: string | null = null;
   let broken = false;
+  /** Events of the transition in progress, written with the snapshot that follows them. */
+  let pending: OutboundEvent[] = [];
+  let pendingEffects: Promise<unknown>[] = [];
   const fanout = createEventFanout(session.id, store, session.last_seq);
 
   const root = createActor(deps.logic, {
@@ -73,16 +76,8 @@ export function startSessionHost(
       subagentId,
     );
     if (broken) return;
-    const stored = Promise.all([store.appendEvents([event]), sideEffects(event, subagentId)]);
-    writes = Promise.all([writes, stored]).then(() => {
-      if (!broken) fanout.publish(event);
-    });
-    // An event that cannot be stored is never sent, and nothing after it is either: the
-    // session stops here and the runtime restores it from its last snapshot.
-    writes = writes.catch((error: unknown) => {
-      broken = true;
-      log.error({ err: error, seq: event.seq }, 'event not stored; the session will be restored');
-    });
+    pending.push(event);
+    pendingEffects.push(sideEffects(event, subagentId));
     if (emitted.type === 'subagent_start') {
       const child = subagentOf(actor);
       if (child) attach(child, emitted.data.subagent_id);
@@ -130,43 +125,47 @@ export function startSessionHost(
     actor.on('*', (emitted: SessionEmitted) => record(emitted, actor, subagentId));
     // A subagent's transitions do not notify the root's observers, yet its state is part of
     // the root's snapshot: save on them too (its errors reach the parent as events).
-    if (actor !== root) actor.subscribe({ next: saveSnapshot, error: () => undefined });
+    if (actor !== root) actor.subscribe({ next: commit, error: () => undefined });
     const child = subagentOf(actor);
     if (child) attach(child, subagentIdOf(child));
   }
 
-  // Snapshots are saved coalesced: at most one write in flight, then the latest one.
-  // A crash between an event and its snapshot restores the older snapshot: see restore.ts.
-  let saving = false;
-  let dirty = false;
-  function saveSnapshot(): void {
+  /**
+   * After each transition (of the session or a subagent): its events and the snapshot that
+   * follows them go to the store in one atomic write, then out to subscribers. A crash can
+   * therefore never leave the stored snapshot ahead of the log, nor the log ahead of it.
+   */
+  function commit(): void {
     if (broken) return;
-    if (saving) {
-      dirty = true;
-      return;
-    }
-    saving = true;
-    dirty = false;
-    const state = topState(snapshotOf(root).value);
-    const persisted = root.getPersistedSnapshot();
-    // After the events of this transition: a stored snapshot never runs ahead of the log.
-    const write = writes
-      .then(() =>
-        broken
-          ? undefined
-          : store.saveSnapshot(session.id, state, persisted, SESSION_MACHINE_VERSION),
-      )
-      .catch((error: unknown) => log.error({ err: error }, 'snapshot not saved'))
-      .finally(() => {
-        saving = false;
-        if (dirty) saveSnapshot();
+    const events = pending;
+    const effects = pendingEffects;
+    pending = [];
+    pendingEffects = [];
+    const snapshot = {
+      session_id: session.id,
+      state: topState(snapshotOf(root).value),
+      snapshot: root.getPersistedSnapshot(),
+      machine_version: SESSION_MACHINE_VERSION,
+    };
+    const stored = Promise.all([store.appendEvents(events, snapshot), ...effects]);
+    // An event that cannot be stored is never sent, and nothing after it is either: the
+    // session stops here and the runtime restores it from its last stored snapshot.
+    writes = Promise.all([writes, stored])
+      .then(() => {
+        if (!broken) for (const event of events) fanout.publish(event);
+      })
+      .catch((error: unknown) => {
+        broken = true;
+        log.error(
+          { err: error, seq: events[0]?.seq },
+          'events not stored; the session will be restored',
+        );
       });
-    writes = Promise.all([writes, write]);
   }
 
   attach(root, null);
   root.subscribe({
-    next: saveSnapshot,
+    next: commit,
     error: (err: unknown) => log.error({ err }, 'session actor failed'),
   });
   root.start();
@@ -209,6 +208,7 @@ export function startSessionHost(
       return run;
     },
     async flush() {
+      if (pending.length > 0) commit();
       let current: Promise<unknown>;
       do {
         current = writes;

@@ -246,8 +246,9 @@ export function registerWsRoute(
       }
     },
 
-    close: (ws, code) => {
+    close: (ws, code, message) => {
       const data = ws.getUserData();
+      if (code !== 1000 && code !== 1001) console.log('SERVER CLOSE', code, Buffer.from(message).toString(), data.id, data.live, (ws as unknown as { getRemotePort?: () => number }).getRemotePort?.());
       data.closed = true;
       data.unsubscribe?.();
       sockets.delete(ws);

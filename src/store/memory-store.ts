@@ -6,6 +6,7 @@ import type {
   DecideResult,
   ExecutionRecord,
   SessionRecord,
+  SnapshotWrite,
   Store,
   StoredEvent,
   ToolOutcome,
@@ -56,7 +57,7 @@ export function createMemoryStore(): Store {
       return Promise.resolve();
     },
 
-    appendEvents(batch: readonly OutboundEvent[]) {
+    appendEvents(batch: readonly OutboundEvent[], snapshot?: SnapshotWrite) {
       const next = new Map<string, number>();
       for (const event of batch) {
         const last = next.get(event.session_id) ?? events.get(event.session_id)?.at(-1)?.seq ?? 0;
@@ -78,6 +79,15 @@ export function createMemoryStore(): Store {
         events.set(event.session_id, log);
         const session = sessions.get(event.session_id);
         if (session) session.last_seq = event.seq;
+      }
+      const record = snapshot && sessions.get(snapshot.session_id);
+      if (snapshot && record) {
+        Object.assign(record, {
+          state: snapshot.state,
+          snapshot: clone(snapshot.snapshot),
+          machine_version: snapshot.machine_version,
+          updated_at: new Date().toISOString(),
+        });
       }
       return Promise.resolve();
     },

@@ -4,14 +4,15 @@ import { createGroupCommit } from './group-commit.ts';
 import type { SqlExecutor, SqlQuerier } from './sql-executor.ts';
 import { toStoredEvent } from './sql-rows.ts';
 import { StoreError } from './store-error.ts';
-import type { ChainVerification, StoredEvent } from './store.ts';
+import type { ChainVerification, SnapshotWrite, StoredEvent } from './store.ts';
 
 const EVENT_COLUMNS =
   'session_id, seq, type, state, execution_id, "timestamp", data, prev_hash, hash';
 
 /**
- * One statement, so one atomic commit without BEGIN/COMMIT round trips: the rows go in and
- * each session's last_seq moves up. Data-modifying CTEs run even when nothing reads them.
+ * One statement, so one atomic commit without BEGIN/COMMIT round trips: the rows go in, each
+ * session's last_seq moves up, and the snapshot written with them replaces the stored one.
+ * Data-modifying CTEs run even when nothing reads them; one UPDATE touches each session once.
  */
 const INSERT_EVENTS = `
   WITH r AS MATERIALIZED (
@@ -22,9 +23,21 @@ const INSERT_EVENTS = `
     INSERT INTO events (${EVENT_COLUMNS}) SELECT ${EVENT_COLUMNS} FROM r
   ), tops AS (
     SELECT session_id, max(seq) AS seq FROM r GROUP BY session_id
+  ), snaps AS (
+    SELECT * FROM jsonb_to_recordset($2::text::jsonb) AS x(
+      session_id text, state text, snapshot jsonb, machine_version integer)
+  ), changes AS (
+    SELECT coalesce(tops.session_id, snaps.session_id) AS session_id, tops.seq,
+      snaps.state, snaps.snapshot, snaps.machine_version
+    FROM tops FULL JOIN snaps ON snaps.session_id = tops.session_id
   )
-  UPDATE sessions AS s SET last_seq = GREATEST(s.last_seq, tops.seq)
-  FROM tops WHERE s.id = tops.session_id`;
+  UPDATE sessions AS s SET
+    last_seq = GREATEST(s.last_seq, coalesce(c.seq, 0)),
+    state = coalesce(c.state, s.state),
+    snapshot = CASE WHEN c.state IS NULL THEN s.snapshot ELSE c.snapshot END,
+    machine_version = coalesce(c.machine_version, s.machine_version),
+    updated_at = CASE WHEN c.state IS NULL THEN s.updated_at ELSE now() END
+  FROM changes AS c WHERE s.id = c.session_id`;
 
 const SELECT_HEADS = `
   SELECT DISTINCT ON (session_id) session_id, seq, hash FROM events
@@ -43,8 +56,24 @@ interface Head {
 
 type EventRow = Omit<StoredEvent, 'execution_id'> & { execution_id: string | null };
 
+/** What one append submits to the group commit: its events and the snapshot that follows. */
+type LogItem =
+  { kind: 'event'; event: OutboundEvent } | { kind: 'snapshot'; snapshot: SnapshotWrite };
+
+/** A snapshot as jsonb will hold it; a NUL character cannot be stored. */
+function storable(snapshot: SnapshotWrite): SnapshotWrite {
+  const json = JSON.stringify(snapshot.snapshot) ?? 'null';
+  if (JSON_NUL.test(json)) {
+    throw new StoreError(
+      'unstorable_event',
+      `session ${snapshot.session_id}: the snapshot holds a NUL character`,
+    );
+  }
+  return { ...snapshot, snapshot: JSON.parse(json) as unknown };
+}
+
 export interface SqlEventLog {
-  append(events: readonly OutboundEvent[]): Promise<void>;
+  append(events: readonly OutboundEvent[], snapshot?: SnapshotWrite): Promise<void>;
   read(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
   lastSeq(sessionId: string): Promise<number>;
   verify(sessionId: string): Promise<ChainVerification>;
@@ -91,21 +120,37 @@ export function createSqlEventLog(db: SqlExecutor): SqlEventLog {
     return rows;
   }
 
-  const batcher = createGroupCommit<OutboundEvent>(async (submissions) => {
-    const sessionIds = [...new Set(submissions.flat().map((e) => e.session_id))];
+  const batcher = createGroupCommit<LogItem>(async (submissions) => {
+    const sessionIds = [
+      ...new Set(
+        submissions.flat().flatMap((i) => (i.kind === 'event' ? [i.event.session_id] : [])),
+      ),
+    ];
     try {
       await loadHeads(db, sessionIds);
       const tip = new Map<string, Head>();
       const rows: EventRow[] = [];
-      const results = submissions.map((events) => {
+      // The last snapshot of each session in the batch is the one that follows its events.
+      const snapshots = new Map<string, SnapshotWrite>();
+      const results = submissions.map((items) => {
         try {
+          const events = items.flatMap((i) => (i.kind === 'event' ? [i.event] : []));
+          const written = items.flatMap((i) =>
+            i.kind === 'snapshot' ? [storable(i.snapshot)] : [],
+          );
           rows.push(...chain(events, tip));
+          for (const snapshot of written) snapshots.set(snapshot.session_id, snapshot);
           return undefined;
         } catch (error) {
           return error as Error;
         }
       });
-      if (rows.length > 0) await db.query(INSERT_EVENTS, [JSON.stringify(rows)]);
+      if (rows.length > 0 || snapshots.size > 0) {
+        await db.query(INSERT_EVENTS, [
+          JSON.stringify(rows),
+          JSON.stringify([...snapshots.values()]),
+        ]);
+      }
       for (const [id, head] of tip) heads.set(id, head);
       return results;
     } catch (error) {
@@ -120,10 +165,12 @@ export function createSqlEventLog(db: SqlExecutor): SqlEventLog {
   });
 
   return {
-    append(events) {
+    append(events, snapshot) {
       if (closed) return Promise.reject(new StoreError('store_closed', 'the store is closed'));
-      if (events.length === 0) return Promise.resolve();
-      return batcher.submit(events);
+      const items: LogItem[] = events.map((event) => ({ kind: 'event', event }));
+      if (snapshot) items.push({ kind: 'snapshot', snapshot });
+      if (items.length === 0) return Promise.resolve();
+      return batcher.submit(items);
     },
     async read(sessionId, afterSeq, limit) {
       const rows = await db.query(

@@ -62,7 +62,7 @@ export async function openSqlStore(
       );
     },
 
-    appendEvents: (events) => log.append(events),
+    appendEvents: (events, snapshot) => log.append(events, snapshot),
     readEvents: (sessionId, afterSeq, limit) => log.read(sessionId, afterSeq, limit),
     lastSeq: (sessionId) => log.lastSeq(sessionId),
     verifyChain: (sessionId) => log.verify(sessionId),

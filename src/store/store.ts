@@ -4,6 +4,14 @@ import type { SessionState } from '../../machines/session.types.ts';
 /** One stored event of the audit log: the wire event as it was sent, plus its chain hashes. */
 export type StoredEvent = OutboundEvent & { prev_hash: string; hash: string };
 
+/** A session's actor snapshot as of the events it is written with. */
+export interface SnapshotWrite {
+  session_id: string;
+  state: SessionState;
+  snapshot: unknown;
+  machine_version: number;
+}
+
 export interface SessionRecord {
   id: string;
   owner: string;
@@ -95,11 +103,12 @@ export interface Store {
   ): Promise<void>;
 
   /**
-   * Appends events to the audit log (seq given by the caller, strictly increasing per session).
-   * Resolves once they are durable. Implementations batch concurrent calls (group commit)
+   * Appends events to the audit log (seq given by the caller: the next ones of the session,
+   * no gap) and, in the same atomic write, the session snapshot that follows them, so the
+   * stored snapshot and the log never disagree. Resolves once both are durable. Implementations batch concurrent calls (group commit)
    * and chain each event's hash to the previous one of its session.
    */
-  appendEvents(events: readonly OutboundEvent[]): Promise<void>;
+  appendEvents(events: readonly OutboundEvent[], snapshot?: SnapshotWrite): Promise<void>;
   readEvents(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
   lastSeq(sessionId: string): Promise<number>;
   verifyChain(sessionId: string): Promise<ChainVerification>;
