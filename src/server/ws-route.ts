@@ -246,9 +246,8 @@ export function registerWsRoute(
       }
     },
 
-    close: (ws, code, message) => {
+    close: (ws, code) => {
       const data = ws.getUserData();
-      if (code !== 1000 && code !== 1001) console.log('SERVER CLOSE', code, Buffer.from(message).toString(), data.id, data.live, (ws as unknown as { getRemotePort?: () => number }).getRemotePort?.());
       data.closed = true;
       data.unsubscribe?.();
       sockets.delete(ws);

@@ -142,6 +142,7 @@ describe.each(testBackends())('WebSocket sessions on %s', (backend) => {
       socket.send({ type: 'execute', command: 'fail on purpose' });
       const error = await socket.waitFor('error', { from });
       expect(error.state).toBe('failed');
+      expect(error.data).toMatchObject({ code: 'tool_failed', call_id: expect.any(String) });
       expect(error.data.message).toContain('on purpose');
       expect(error.seq).toBeGreaterThan(0);
       const after = await execute(socket, { command: 'echo recovered' });
@@ -159,22 +160,23 @@ describe.each(testBackends())('WebSocket sessions on %s', (backend) => {
       await watcher.waitFor('connected');
       await execute(first, { command: 'echo before' });
 
-      // The first socket leaves mid-execution; the session goes on without it.
+      // The first socket leaves while the execution waits for a human; it goes on without it.
       const from = first.events.length;
       first.send({
         type: 'execute',
         command: 'while away',
         plan: [
           { tool: 'echo', args: { text: 'a' } },
-          { tool: 'sleep', args: { ms: 30 } },
+          { tool: 'transfer', args: { to: 'bob', amount: 150, currency: 'USD' } },
           { tool: 'echo', args: { text: 'b' } },
         ],
       });
-      await first.waitFor('tool_call', { from });
+      const required = await first.waitFor('approval_required', { from });
       expect(await first.close()).toBe(1000);
       const seen = first.events.at(-1)?.seq ?? 0;
-      const away = first.events.slice(from).find((e) => e.type === 'thinking');
-      await watcher.waitFor(isComplete(away?.execution_id ?? 'none'));
+      expect(seen).toBe(required.seq);
+      watcher.send({ type: 'approve', request_id: required.data.request_id });
+      await watcher.waitFor(isComplete(required.execution_id ?? 'none'));
 
       const back = await connect(h.app, { session_id: sessionId, token, last_seq: seen });
       const expected = sessionEvents(watcher.events).filter((e) => e.seq > seen);
