@@ -9,9 +9,11 @@ import { bearerToken, statusLine } from './http.ts';
 
 export interface SocketLimits {
   maxConnections: number;
+  /** A larger message is answered with `message_too_large`; the connection stays open. */
+  maxMessageBytes: number;
   /**
-   * Frames over this drop the connection before any handler runs: uWS sends no close frame,
-   * so the client sees 1006 (not 1009) and the close handler gets 1006 "Received too big message".
+   * A frame larger than this is dropped by uWS before any handler runs, with the connection
+   * (no close frame: the client sees 1006).
    */
   maxPayloadLength: number;
   /** Per-socket send buffer; a client that stops reading past it is disconnected. */
@@ -22,7 +24,8 @@ export interface SocketLimits {
 
 export const DEFAULT_SOCKET_LIMITS: SocketLimits = {
   maxConnections: 100_000,
-  maxPayloadLength: 64 * 1024,
+  maxMessageBytes: 64 * 1024,
+  maxPayloadLength: 1024 * 1024,
   maxBackpressure: 1024 * 1024,
   idleTimeout: 60,
 };
@@ -36,6 +39,9 @@ interface SocketData {
   closed: boolean;
   /** Set once the replay is done and the socket receives the session's topic instead. */
   live: boolean;
+  /** Set once `connected` is sent; frames that came before wait in `early`. */
+  ready: boolean;
+  early: { bytes: Uint8Array; isBinary: boolean }[];
   unsubscribe: (() => void) | null;
 }
 
@@ -112,6 +118,75 @@ export function registerWsRoute(
     });
   }
 
+  /** One inbound frame: decoded, answered on this socket, or handed to the runtime. */
+  function handle(ws: WebSocket<SocketData>, bytes: Uint8Array, isBinary: boolean): void {
+    try {
+      if (bytes.byteLength > limits.maxMessageBytes) {
+        const message = `a message may be at most ${limits.maxMessageBytes} bytes`;
+        return replyError(ws, new AppError('message_too_large', message), {});
+      }
+      const decoded = decodeInbound(bytes, isBinary);
+      if (!decoded.ok) {
+        return replyError(
+          ws,
+          new AppError(decoded.error.code, decoded.error.message),
+          decoded.error,
+        );
+      }
+      const command = decoded.message;
+      if (command.type === 'ping') {
+        return reply(ws, 'pong', command.id !== undefined ? { id: command.id } : {});
+      }
+      const data = ws.getUserData();
+      runtime.send(data.session.id, command, data.principal.user_id).catch((error: unknown) => {
+        replyError(ws, error, {
+          id: command.id,
+          request_id: 'request_id' in command ? command.request_id : undefined,
+        });
+      });
+    } catch (error) {
+      replyError(ws, error, {});
+    }
+  }
+
+  /** `connected`, then the replay asked for, then the session's topic. */
+  function start(ws: WebSocket<SocketData>): void {
+    const data = ws.getUserData();
+    const { session } = data;
+    const afterSeq = data.afterSeq ?? session.lastSeq();
+    data.log.debug('socket open');
+    reply(ws, 'connected', {
+      session_id: session.id,
+      user_id: data.principal.user_id,
+      state: session.state(),
+      last_seq: session.lastSeq(),
+      pending_approvals: session.pendingApprovals(),
+    });
+    data.ready = true;
+    for (const frame of data.early.splice(0)) handle(ws, frame.bytes, frame.isBinary);
+    ensurePublisher(session);
+    const topic = topicOf(session.id);
+    session
+      .subscribe(
+        afterSeq,
+        (event) => {
+          if (!data.closed && !data.live) ws.send(JSON.stringify(event), false);
+        },
+        () => {
+          data.live = true;
+          if (!data.closed) ws.subscribe(topic);
+        },
+      )
+      .then((unsubscribe) => {
+        if (data.closed || data.live) unsubscribe();
+        else data.unsubscribe = unsubscribe;
+      })
+      .catch((error: unknown) => {
+        data.log.error({ err: error }, 'replay failed');
+        if (!data.closed) ws.end(1011, 'replay failed');
+      });
+  }
+
   app.ws<SocketData>('/api/v1/ws', {
     compression: uWS.DISABLED,
     maxPayloadLength: limits.maxPayloadLength,
@@ -168,6 +243,8 @@ export function registerWsRoute(
             log: logger.child({ connId: id, sessionId: session.id, userId: principal.user_id }),
             closed: false,
             live: false,
+            ready: false,
+            early: [],
             unsubscribe: null,
           };
           res.cork(() => res.upgrade(data, key, protocol, extensions, context));
@@ -185,37 +262,13 @@ export function registerWsRoute(
       try {
         sockets.add(ws);
         const data = ws.getUserData();
-        const { session } = data;
-        data.log.debug('socket open');
-        reply(ws, 'connected', {
-          session_id: session.id,
-          user_id: data.principal.user_id,
-          state: session.state(),
-          last_seq: session.lastSeq(),
-          pending_approvals: session.pendingApprovals(),
+        // Fixed now, before any message of this socket can move the session on.
+        data.afterSeq ??= data.session.lastSeq();
+        // Nothing is sent from inside the corked upgrade: with this uWS build, a send there
+        // can make uWS close the new socket right away (uWebSockets.js#1108).
+        setImmediate(() => {
+          if (!data.closed) ws.cork(() => start(ws));
         });
-        ensurePublisher(session);
-        const topic = topicOf(session.id);
-        // Replay (if asked) through this socket alone, then join the session's topic.
-        session
-          .subscribe(
-            data.afterSeq ?? session.lastSeq(),
-            (event) => {
-              if (!data.closed && !data.live) ws.send(JSON.stringify(event), false);
-            },
-            () => {
-              data.live = true;
-              if (!data.closed) ws.subscribe(topic);
-            },
-          )
-          .then((unsubscribe) => {
-            if (data.closed || data.live) unsubscribe();
-            else data.unsubscribe = unsubscribe;
-          })
-          .catch((error: unknown) => {
-            data.log.error({ err: error }, 'replay failed');
-            if (!data.closed) ws.end(1011, 'replay failed');
-          });
       } catch (error) {
         logger.error({ err: error }, 'open failed');
         ws.end(1011, 'internal error');
@@ -223,27 +276,11 @@ export function registerWsRoute(
     },
 
     message: (ws, message, isBinary) => {
-      try {
-        const decoded = decodeInbound(new Uint8Array(message.slice(0)), isBinary);
-        if (!decoded.ok)
-          return replyError(
-            ws,
-            new AppError(decoded.error.code, decoded.error.message),
-            decoded.error,
-          );
-        const command = decoded.message;
-        if (command.type === 'ping')
-          return reply(ws, 'pong', command.id !== undefined ? { id: command.id } : {});
-        const data = ws.getUserData();
-        runtime.send(data.session.id, command, data.principal.user_id).catch((error: unknown) => {
-          replyError(ws, error, {
-            id: command.id,
-            request_id: 'request_id' in command ? command.request_id : undefined,
-          });
-        });
-      } catch (error) {
-        replyError(ws, error, {});
-      }
+      // Copied at once: uWS neuters the ArrayBuffer when this handler returns.
+      const bytes = new Uint8Array(message.slice(0));
+      const data = ws.getUserData();
+      if (data.ready) handle(ws, bytes, isBinary);
+      else data.early.push({ bytes, isBinary });
     },
 
     close: (ws, code) => {

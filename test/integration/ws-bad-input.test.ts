@@ -113,20 +113,32 @@ describe.each(testBackends())('bad input on %s', (backend) => {
     await socket.close();
   });
 
-  it('closes the socket on a frame over 64 KiB; other sockets are unaffected', async () => {
+  it('answers a message over 64 KiB with message_too_large; the connection stays usable', async () => {
+    const { socket } = await openUserSession(h.app);
+    socket.send({ type: 'execute', command: 'x'.repeat(64 * 1024) });
+    const error = await socket.waitFor('error');
+    expect(error.data).toMatchObject({ code: 'message_too_large' });
+    expect(error.seq).toBe(0);
+    await expectUsable(socket, 'after-big');
+
+    // Just under the limit is a frame like any other (here: an id that is too long).
+    socket.send({ type: 'ping', id: 'y'.repeat(60 * 1024) });
+    const invalid = await socket.waitFor(
+      (e) => e.type === 'error' && e.data.code === 'invalid_message',
+    );
+    expect(invalid.data.message).toMatch(/id/);
+    await socket.close();
+  });
+
+  it('drops a socket that sends a frame over 1 MiB; other sockets are unaffected', async () => {
     const { token, sessionId, socket } = await openUserSession(h.app);
     const bystander = await connect(h.app, { session_id: sessionId, token });
     await bystander.waitFor('connected');
-    socket.send({ type: 'ping', id: 'x'.repeat(64 * 1024) });
-    // uWS drops the connection without a close frame (the client sees 1006), not 1009.
+    socket.send({ type: 'ping', id: 'x'.repeat(1024 * 1024) });
+    // uWS drops the connection without a close frame: the client sees 1006.
     const closed = await socket.closed;
     expect(closed.code).toBe(1006);
     expect(socket.events.filter((e) => e.type !== 'connected')).toEqual([]);
-
-    // Just under the limit is still a frame like any other (here: an id that is too long).
-    bystander.send({ type: 'ping', id: 'y'.repeat(60 * 1024) });
-    const error = await bystander.waitFor('error');
-    expect(error.data.code).toBe('invalid_message');
     await expectUsable(bystander, 'still-here');
     await bystander.close();
   });
