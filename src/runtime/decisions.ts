@@ -12,7 +12,7 @@ export type DecisionCommand = Extract<Command, { type: 'approve' | 'reject' | 'e
 const STATUS = { approve: 'approved', reject: 'rejected', edit: 'edited' } as const;
 
 /**
- * A human decision: checked, committed (a conditional update, so exactly one of two racing
+ * A human decision: checked against the actor that waits for it, committed (a conditional update, so exactly one of two racing
  * decisions wins), and only then given to the actor that waits for it.
  */
 export function decide(
@@ -23,34 +23,14 @@ export function decide(
   const { session, store } = deps;
   return session.serial(async () => {
     await session.flush();
-    const approval = await store.getApproval(command.request_id);
-    if (!approval || approval.session_id !== session.id) {
-      throw new AppError(
-        'approval_not_found',
-        `no approval request ${command.request_id} in this session`,
-        404,
-        {
-          request_id: command.request_id,
-        },
-      );
-    }
-    if (approval.status !== 'pending') {
-      throw alreadyDecided(command.request_id, approval.status, approval.decided_by);
-    }
     const event = toEvent(command, by);
     const actor = session.actorForRequest(command.request_id);
-    if (!actor || !accepts(actor, event)) {
-      throw new AppError(
-        'not_allowed_in_state',
-        `${command.type} is not allowed while ${session.state()}`,
-        409,
-        {
-          request_id: command.request_id,
-        },
-      );
+    const pending = session.pendingApprovals().find((p) => p.request_id === command.request_id);
+    if (!actor || !pending || !accepts(actor, event)) {
+      throw await refusal(store, session, command);
     }
     if (command.type === 'edit') {
-      const tool = deps.registry.get(approval.tool);
+      const tool = deps.registry.get(pending.tool);
       const parsed = tool?.args.safeParse(command.edited_args);
       if (parsed && !parsed.success) {
         const detail = parsed.error.issues
@@ -58,7 +38,7 @@ export function decide(
           .map((i) => `${i.path.join('.')}: ${i.message}`);
         throw new AppError(
           'invalid_tool_args',
-          `edited args for ${approval.tool}: ${detail.join('; ')}`,
+          `edited args for ${pending.tool}: ${detail.join('; ')}`,
           400,
           {
             request_id: command.request_id,
@@ -85,6 +65,36 @@ export function decide(
     }
     actor.send(event);
   });
+}
+
+/** Why no actor of the session waits for this request: unknown, decided, or not now. */
+async function refusal(
+  store: Store,
+  session: SessionHost,
+  command: DecisionCommand,
+): Promise<AppError> {
+  const approval = await store.getApproval(command.request_id);
+  if (!approval || approval.session_id !== session.id) {
+    return new AppError(
+      'approval_not_found',
+      `no approval request ${command.request_id} in this session`,
+      404,
+      {
+        request_id: command.request_id,
+      },
+    );
+  }
+  if (approval.status !== 'pending') {
+    return alreadyDecided(command.request_id, approval.status, approval.decided_by);
+  }
+  return new AppError(
+    'not_allowed_in_state',
+    `${command.type} is not allowed while ${session.state()}`,
+    409,
+    {
+      request_id: command.request_id,
+    },
+  );
 }
 
 function alreadyDecided(requestId: string, status: string, by: string | null): AppError {

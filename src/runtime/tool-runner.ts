@@ -43,18 +43,20 @@ export async function runToolCall(
   if (!tool || tool.idempotent) return deps.registry.run(call.tool, call.args, context);
 
   await deps.persisted?.(input.session_id);
-  const prior = await deps.store.getToolOutcome(call.call_id);
-  if (prior?.status === 'succeeded') return prior.result;
-  if (prior?.status === 'failed') throw new AppError('tool_error', prior.error);
-  if (prior?.status === 'started') throw outcomeUnknown(deps, input);
   // Cancelled while waiting above (the `cancelled` event already named this call as aborted).
   if (signal.aborted) throw abortError(signal);
 
+  // One round trip in the usual case: the start record goes in unless the call id has one.
   const fresh = await deps.store.recordToolStart(
     { status: 'started', call_id: call.call_id, tool: call.tool, args: call.args },
     input.session_id,
   );
-  if (!fresh) throw outcomeUnknown(deps, input);
+  if (!fresh) {
+    const prior = await deps.store.getToolOutcome(call.call_id);
+    if (prior?.status === 'succeeded') return prior.result;
+    if (prior?.status === 'failed') throw new AppError('tool_error', prior.error);
+    throw outcomeUnknown(deps, input);
+  }
   try {
     // Cancelled during the start record: recorded as failed, for it never ran.
     if (signal.aborted) throw abortError(signal);
