@@ -136,11 +136,14 @@ export function startSessionHost(
    * therefore never leave the stored snapshot ahead of the log, nor the log ahead of it.
    */
   function commit(): void {
-    if (broken) return;
     const events = pending;
     const effects = pendingEffects;
     pending = [];
     pendingEffects = [];
+    if (broken) {
+      for (const effect of effects) effect.catch(() => undefined);
+      return;
+    }
     const snapshot = {
       session_id: session.id,
       state: topState(snapshotOf(root).value),
