@@ -41,6 +41,9 @@ export class SessionDriver {
     const socket = await connect(target, { session_id: this.id, last_seq: this.lastSeq });
     this.socket = socket;
     socket.ws.on('message', () => this.drain(socket));
+    // The session's state is known from `connected` on, which follows the socket's open; until
+    // then this client's view is the one from before the reconnect and may be stale.
+    await socket.waitFor('connected');
     this.drain(socket);
   }
 
