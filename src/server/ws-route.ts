@@ -139,6 +139,8 @@ export function registerWsRoute(
       }
       const data = ws.getUserData();
       runtime.send(data.session.id, command, data.principal.user_id).catch((error: unknown) => {
+        // The socket may have closed meanwhile: a closed uWS socket must not be touched.
+        if (data.closed) return;
         replyError(ws, error, {
           id: command.id,
           request_id: 'request_id' in command ? command.request_id : undefined,
