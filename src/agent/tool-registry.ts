@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { AppError } from '../errors.ts';
 import type { ToolContext, ToolDefinition } from './tool.ts';
 
@@ -6,6 +7,8 @@ export interface ToolRegistry {
   list(): ToolDefinition[];
   /** The reason a call needs a human, or null. Invalid args need none: they fail when run. */
   approvalReason(name: string, args: Record<string, unknown>): string | null;
+  /** Why the args do not fit the tool's schema (its first issues), or null when they do. */
+  argsProblem(name: string, args: Record<string, unknown>): string | null;
   /** Validates the args against the tool's schema and runs it. */
   run(name: string, args: Record<string, unknown>, context: ToolContext): Promise<unknown>;
 }
@@ -30,17 +33,25 @@ export function createToolRegistry(tools: readonly ToolDefinition[]): ToolRegist
       const parsed = tool.args.safeParse(args);
       return parsed.success ? tool.approval(parsed.data) : null;
     },
+    argsProblem(name, args) {
+      const parsed = byName.get(name)?.args.safeParse(args);
+      return !parsed || parsed.success ? null : describeIssues(parsed.error);
+    },
     async run(name, args, context) {
       const tool = require(name);
       const parsed = tool.args.safeParse(args);
       if (!parsed.success) {
-        const detail = parsed.error.issues
-          .slice(0, 3)
-          .map((i) => `${i.path.join('.') || '(args)'}: ${i.message}`)
-          .join('; ');
-        throw new AppError('invalid_tool_args', `invalid args for ${name}: ${detail}`);
+        const problem = describeIssues(parsed.error);
+        throw new AppError('invalid_tool_args', `invalid args for ${name}: ${problem}`);
       }
       return tool.run(parsed.data, context);
     },
   };
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join('.') || '(args)'}: ${i.message}`)
+    .join('; ');
 }

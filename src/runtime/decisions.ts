@@ -1,7 +1,7 @@
 import type { SessionCommandEvent } from '../../machines/session.events.ts';
 import type { Clock } from './clock.ts';
 import type { ToolRegistry } from '../agent/tool-registry.ts';
-import { accepts } from './session-events.ts';
+import { accepts, snapshotOf } from './session-events.ts';
 import { AppError } from '../errors.ts';
 import type { Command } from '../protocol/inbound.ts';
 import type { Decision, Store } from '../store/store.ts';
@@ -12,8 +12,8 @@ export type DecisionCommand = Extract<Command, { type: 'approve' | 'reject' | 'e
 const STATUS = { approve: 'approved', reject: 'rejected', edit: 'edited' } as const;
 
 /**
- * A human decision: checked against the actor that waits for it, committed (a conditional update, so exactly one of two racing
- * decisions wins), and only then given to the actor that waits for it.
+ * A human decision: checked against the actor that waits for it, committed (a conditional
+ * update, so exactly one of two racing decisions wins), and only then given to that actor.
  */
 export function decide(
   deps: { session: SessionHost; store: Store; registry: ToolRegistry; clock: Clock },
@@ -25,26 +25,16 @@ export function decide(
     await session.flush();
     const event = toEvent(command, by);
     const actor = session.actorForRequest(command.request_id);
-    const pending = session.pendingApprovals().find((p) => p.request_id === command.request_id);
+    const pending = actor && snapshotOf(actor).context.pending;
     if (!actor || !pending || !accepts(actor, event)) {
       throw await refusal(store, session, command);
     }
-    if (command.type === 'edit') {
-      const tool = deps.registry.get(pending.tool);
-      const parsed = tool?.args.safeParse(command.edited_args);
-      if (parsed && !parsed.success) {
-        const detail = parsed.error.issues
-          .slice(0, 3)
-          .map((i) => `${i.path.join('.')}: ${i.message}`);
-        throw new AppError(
-          'invalid_tool_args',
-          `edited args for ${pending.tool}: ${detail.join('; ')}`,
-          400,
-          {
-            request_id: command.request_id,
-          },
-        );
-      }
+    const problem =
+      command.type === 'edit' ? deps.registry.argsProblem(pending.tool, command.edited_args) : null;
+    if (problem !== null) {
+      throw new AppError('invalid_tool_args', `edited args for ${pending.tool}: ${problem}`, 400, {
+        request_id: command.request_id,
+      });
     }
     const decision: Decision = {
       request_id: command.request_id,
@@ -87,13 +77,20 @@ async function refusal(
   if (approval.status !== 'pending') {
     return alreadyDecided(command.request_id, approval.status, approval.decided_by);
   }
+  return notAllowed(command.type, session.state(), { request_id: command.request_id });
+}
+
+/** The answer to a message the session's current state does not take. */
+export function notAllowed(
+  type: string,
+  state: string,
+  details: Record<string, unknown>,
+): AppError {
   return new AppError(
     'not_allowed_in_state',
-    `${command.type} is not allowed while ${session.state()}`,
+    `${type} is not allowed while ${state}`,
     409,
-    {
-      request_id: command.request_id,
-    },
+    details,
   );
 }
 

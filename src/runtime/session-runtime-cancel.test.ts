@@ -1,21 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Planner } from '../agent/planner.ts';
-import { createTestRuntime, errorCode, watchSession } from './test-helpers.ts';
+import { errorCode, useSessionRuntime } from './test-helpers.ts';
 
-let close: (() => Promise<void>) | undefined;
-
-async function setup(options: Parameters<typeof createTestRuntime>[0] = {}) {
-  const t = createTestRuntime(options);
-  close = () => t.runtime.close();
-  const session = await t.runtime.createSession('dev');
-  const watch = await watchSession(session);
-  return { ...t, session, watch };
-}
-
-afterEach(async () => {
-  await close?.();
-  close = undefined;
-});
+const setup = useSessionRuntime();
 
 /** A planner that never answers until its signal aborts: a model call that hangs. */
 function hangingPlanner() {

@@ -1,22 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { OutboundEvent } from '../protocol/outbound.ts';
-import { createTestRuntime, errorCode, watchSession } from './test-helpers.ts';
+import { errorCode, useSessionRuntime, watchSession } from './test-helpers.ts';
 
 const DEV = 'dev';
-let close: (() => Promise<void>) | undefined;
-
-async function setup() {
-  const t = createTestRuntime();
-  close = () => t.runtime.close();
-  const session = await t.runtime.createSession(DEV);
-  const watch = await watchSession(session);
-  return { ...t, session, watch };
-}
-
-afterEach(async () => {
-  await close?.();
-  close = undefined;
-});
+const setup = useSessionRuntime();
 
 const summary = (events: OutboundEvent[]) => events.map((e) => [e.seq, e.type, e.state]);
 

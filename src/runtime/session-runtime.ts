@@ -14,7 +14,7 @@ import type {
   StoredEvent,
 } from '../store/store.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { decide, type DecisionCommand } from './decisions.ts';
+import { decide, notAllowed, type DecisionCommand } from './decisions.ts';
 import { newId } from './ids.ts';
 import { reconcileRestored } from './restore.ts';
 import { createSessionLogic } from './session-logic.ts';
@@ -98,17 +98,18 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     return started;
   }
 
-  async function load(id: string): Promise<SessionHost | undefined> {
-    const record = await store.getSession(id);
+  /** `known`: the record, when the caller already read it (restore at start). */
+  async function load(id: string, known?: SessionRecord): Promise<SessionHost | undefined> {
+    const record = known ?? (await store.getSession(id));
     if (!record) return undefined;
-    const lastSeq = await store.lastSeq(id);
     const pending = await store.listApprovals({ status: 'pending', session_id: id });
-    const restored = host({ ...record, last_seq: Math.max(record.last_seq, lastSeq) });
+    // last_seq is written in the statement that appends the events, so it is the log's.
+    const restored = host(record);
     await restored.serial(() => reconcileRestored(restored, store, pending, logger));
     return restored;
   }
 
-  async function getSession(id: string): Promise<SessionHost | undefined> {
+  async function getSession(id: string, known?: SessionRecord): Promise<SessionHost | undefined> {
     const live = hosts.get(id);
     if (live && !live.isBroken()) return live;
     if (live) {
@@ -118,7 +119,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     }
     let pending = loading.get(id);
     if (!pending) {
-      pending = load(id).finally(() => loading.delete(id));
+      pending = load(id, live ? undefined : known).finally(() => loading.delete(id));
       loading.set(id, pending);
     }
     return pending;
@@ -145,7 +146,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       });
       return host(record);
     },
-    getSession,
+    getSession: (id) => getSession(id),
     async send(sessionId, command, by) {
       const session = await getSession(sessionId);
       if (!session) throw new AppError('session_not_found', `no session ${sessionId}`, 404);
@@ -156,14 +157,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
         await session.flush();
         const event = toEvent(command, by);
         if (!accepts(session.root, event)) {
-          throw new AppError(
-            'not_allowed_in_state',
-            `${command.type} is not allowed while ${session.state()}`,
-            409,
-            {
-              state: session.state(),
-            },
-          );
+          throw notAllowed(command.type, session.state(), { state: session.state() });
         }
         if (event.type === 'cancel') {
           // Pending approvals die with the execution: a late approve must find them decided.
@@ -190,7 +184,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       for (const record of records) {
         if (hosts.has(record.id)) continue;
         try {
-          await getSession(record.id);
+          await getSession(record.id, record);
           restored += 1;
         } catch (error) {
           logger.error({ err: error, sessionId: record.id }, 'session not restored');

@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { afterEach } from 'vitest';
 import { createBuiltinPlanner } from '../agent/builtin-planner.ts';
 import { createBuiltinTools } from '../agent/builtin-tools.ts';
 import { createLedger } from '../agent/ledger.ts';
@@ -29,6 +30,25 @@ export function createTestRuntime(options: { planner?: Planner; clock?: Clock } 
     ...(options.clock ? { clock: options.clock } : {}),
   });
   return { ledger, store, registry, runtime };
+}
+
+/**
+ * For a test file: `setup()` gives a runtime with one session of `dev` and a watcher on it;
+ * the runtime is closed after each test.
+ */
+export function useSessionRuntime() {
+  let close: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await close?.();
+    close = undefined;
+  });
+  return async (options: Parameters<typeof createTestRuntime>[0] = {}) => {
+    const t = createTestRuntime(options);
+    close = () => t.runtime.close();
+    const session = await t.runtime.createSession('dev');
+    const watch = await watchSession(session);
+    return { ...t, session, watch };
+  };
 }
 
 interface Waiter {

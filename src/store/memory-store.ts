@@ -44,19 +44,6 @@ export function createMemoryStore(): Store {
       Promise.resolve(
         [...sessions.values()].filter((s) => !TERMINAL_OR_IDLE.has(s.state)).map(clone),
       ),
-    saveSnapshot(id, state, snapshot, machineVersion) {
-      const record = sessions.get(id);
-      if (record) {
-        Object.assign(record, {
-          state,
-          snapshot: clone(snapshot),
-          machine_version: machineVersion,
-          updated_at: new Date().toISOString(),
-        });
-      }
-      return Promise.resolve();
-    },
-
     appendEvents(batch: readonly OutboundEvent[], snapshot?: SnapshotWrite) {
       const next = new Map<string, number>();
       for (const event of batch) {

@@ -53,15 +53,6 @@ export async function openSqlStore(
       );
       return rows.map(toSession);
     },
-    async saveSnapshot(id, state, snapshot, machineVersion) {
-      await db.query(
-        `UPDATE sessions SET state = $2, snapshot = $3::text::jsonb, machine_version = $4,
-           updated_at = now()
-         WHERE id = $1`,
-        [id, state, jsonParam(snapshot), machineVersion],
-      );
-    },
-
     appendEvents: (events, snapshot) => log.append(events, snapshot),
     readEvents: (sessionId, afterSeq, limit) => log.read(sessionId, afterSeq, limit),
     lastSeq: (sessionId) => log.lastSeq(sessionId),

@@ -47,9 +47,20 @@ export function describeStore(name: string, sql: boolean, setup: () => Promise<B
       expect(await store.getSession(uid('missing'))).toBeUndefined();
 
       const snapshot = { value: 'thinking', context: { plan: [{ tool: 'x', args: {} }], n: 2 } };
-      await store.saveSnapshot(id, 'thinking', snapshot, 2);
+      const write = { session_id: id, state: 'thinking' as const, snapshot, machine_version: 2 };
+      await store.appendEvents([], write);
       const saved = await store.getSession(id);
       expect(saved).toMatchObject({ state: 'thinking', snapshot, machine_version: 2 });
+
+      // With its events, in one write; a refused call (a seq gap) writes neither.
+      const next = { ...write, state: 'executing' as const, snapshot: { value: 'executing' } };
+      await store.appendEvents([thinking(id, 1)], next);
+      expect(await store.getSession(id)).toMatchObject({ state: 'executing', last_seq: 1 });
+      const refused = { ...write, state: 'complete' as const, snapshot: { value: 'complete' } };
+      await expect(store.appendEvents([thinking(id, 3)], refused)).rejects.toMatchObject({
+        code: 'seq_out_of_order',
+      });
+      expect(await store.getSession(id)).toMatchObject({ state: 'executing', last_seq: 1 });
 
       const idle = uid('s');
       await store.createSession({ id: idle, owner: 'bob', state: 'idle', machine_version: 1 });

@@ -95,18 +95,12 @@ export interface Store {
   getSession(id: string): Promise<SessionRecord | undefined>;
   /** Sessions whose actor was doing something when the process stopped (not idle/terminal). */
   listActiveSessions(): Promise<SessionRecord[]>;
-  saveSnapshot(
-    id: string,
-    state: SessionState,
-    snapshot: unknown,
-    machineVersion: number,
-  ): Promise<void>;
-
   /**
    * Appends events to the audit log (seq given by the caller: the next ones of the session,
    * no gap) and, in the same atomic write, the session snapshot that follows them, so the
-   * stored snapshot and the log never disagree. Resolves once both are durable. Implementations batch concurrent calls (group commit)
-   * and chain each event's hash to the previous one of its session.
+   * stored snapshot and the log never disagree. Resolves once both are durable.
+   * Implementations batch concurrent calls (group commit) and chain each event's hash to the
+   * previous one of its session. A refused call writes neither its events nor its snapshot.
    */
   appendEvents(events: readonly OutboundEvent[], snapshot?: SnapshotWrite): Promise<void>;
   readEvents(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
