@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { loadUwsBuild } from '../src/server/uws/uws-build.ts';
 import type { Backend } from './server-process.ts';
 
 /**
@@ -13,8 +14,12 @@ export interface FlowPhase {
   rate: number | null;
 }
 
+export type BenchTransport = 'uws' | 'portable';
+
 export interface BenchConfig {
   backends: Backend[];
+  /** Each backend is run on each of these, side by side in one run. */
+  transports: BenchTransport[];
   phases: FlowPhase[];
   runs: number;
   durationMs: number;
@@ -42,6 +47,7 @@ export const USAGE = `npm run bench -- [options]            (each option also as
   --workers 2             load-generating processes                   BENCH_WORKERS
   --ping 2                seconds of pings per run and mode (0 skips) BENCH_PING_S
   --backends pglite,postgres   (postgres needs DATABASE_URL)          BENCH_BACKENDS
+  --transports uws,portable    (uws where a build loads)              BENCH_TRANSPORTS
   --profile               run the server under --cpu-prof, summarise  BENCH_PROFILE=1
 Lists are comma-separated; an empty list skips the phase (--paced '').
 Diagnostics (not the product's settings):
@@ -62,6 +68,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig 
       workers: { type: 'string' },
       ping: { type: 'string' },
       backends: { type: 'string' },
+      transports: { type: 'string' },
       profile: { type: 'boolean' },
       'sync-commit': { type: 'string' },
       'server-entry': { type: 'string' },
@@ -88,6 +95,13 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig 
       throw new Error(`unknown backend ${backend}`);
     if (backend === 'postgres' && !databaseUrl) throw new Error('postgres needs DATABASE_URL');
   }
+  const transports = list(
+    pick(values.transports, 'BENCH_TRANSPORTS', loadUwsBuild().build ? 'uws,portable' : 'portable'),
+  );
+  for (const transport of transports) {
+    if (transport !== 'uws' && transport !== 'portable')
+      throw new Error(`unknown transport ${transport}`);
+  }
   const closed = list(pick(values.sessions, 'BENCH_SESSIONS', '200')).map((n): FlowPhase => ({
     sessions: count(n, 'sessions', 1),
     rate: null,
@@ -98,6 +112,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig 
   });
   return {
     backends: backends as Backend[],
+    transports: transports as BenchTransport[],
     phases: [...closed, ...paced],
     runs: count(pick(values.runs, 'BENCH_RUNS', '3'), 'runs', 1),
     durationMs: 1000 * count(pick(values.duration, 'BENCH_DURATION_S', '6'), 'duration', 1),

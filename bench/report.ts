@@ -62,7 +62,7 @@ export function formatBackend(result: BackendResult, runs: number): string {
         phaseName(phase),
         f2(m.serverCpuPerFlow),
         `${f0(m.serverCpuShare * 100)}%`,
-        result.backend === 'postgres' ? f2(m.dbCpuPerFlow) : '(in server)',
+        result.backend.startsWith('postgres') ? f2(m.dbCpuPerFlow) : '(in server)',
         f2(m.clientCpuPerFlow),
         f0(m.rssMiB),
         f0(m.failures),
@@ -86,6 +86,56 @@ export function formatBackend(result: BackendResult, runs: number): string {
     );
   }
   return out.join('\n');
+}
+
+/** uWS against portable on each backend: what the fast path buys, measured in the same run. */
+export function formatTransports(results: BackendResult[]): string {
+  const byBackend = new Map<string, Map<string, BackendResult>>();
+  for (const result of results) {
+    const [backend = '', transport = ''] = result.backend.split('/');
+    if (!byBackend.has(backend)) byBackend.set(backend, new Map());
+    byBackend.get(backend)!.set(transport, result);
+  }
+  const rows: string[][] = [];
+  for (const [backend, transports] of byBackend) {
+    const uws = transports.get('uws');
+    const portable = transports.get('portable');
+    if (!uws || !portable) continue;
+    const closed = (r: BackendResult) => r.flows.find((f) => f.phase.rate === null)?.median;
+    const a = closed(uws);
+    const b = closed(portable);
+    const idle = (r: BackendResult) => (r.idle ? r.idle.median.bytesPerSocket / 1024 : NaN);
+    const ratio = (x: number, y: number) =>
+      Number.isFinite(x / y) ? `${(x / y).toFixed(2)}×` : '-';
+    rows.push(
+      [
+        `${backend}: closed-loop flows/s`,
+        f0(a?.flowsPerSec ?? NaN),
+        f0(b?.flowsPerSec ?? NaN),
+        ratio(a?.flowsPerSec ?? NaN, b?.flowsPerSec ?? NaN),
+      ],
+      [
+        `${backend}: server CPU ms/flow`,
+        f2(a?.serverCpuPerFlow ?? NaN),
+        f2(b?.serverCpuPerFlow ?? NaN),
+        ratio(b?.serverCpuPerFlow ?? NaN, a?.serverCpuPerFlow ?? NaN),
+      ],
+      [
+        `${backend}: KiB per idle socket`,
+        f1(idle(uws)),
+        f1(idle(portable)),
+        ratio(idle(portable), idle(uws)),
+      ],
+      [
+        `${backend}: pings/s pipelined`,
+        f0(uws.ping?.pipelinedPerSec ?? NaN),
+        f0(portable.ping?.pipelinedPerSec ?? NaN),
+        ratio(uws.ping?.pipelinedPerSec ?? NaN, portable.ping?.pipelinedPerSec ?? NaN),
+      ],
+    );
+  }
+  if (rows.length === 0) return '';
+  return `\n== transports (medians; the ratio is how much better uWS does) ==\n${table(['figure', 'uws', 'portable', 'uws advantage'], rows)}`;
 }
 
 export function formatTargets(results: BackendResult[]): string {

@@ -5,7 +5,7 @@
  */
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readConfig, type BenchConfig } from './config.ts';
+import { readConfig, type BenchConfig, type BenchTransport } from './config.ts';
 import {
   createSessions,
   flowRun,
@@ -17,7 +17,13 @@ import {
 } from './phases.ts';
 import { fileLimit, machine } from './proc-stats.ts';
 import { summarizeProfile } from './profile-summary.ts';
-import { formatBackend, formatTargets, phaseName, type BackendResult } from './report.ts';
+import {
+  formatBackend,
+  formatTargets,
+  formatTransports,
+  phaseName,
+  type BackendResult,
+} from './report.ts';
 import { prepareStorage, startServer, type Backend, type Storage } from './server-process.ts';
 import { medianOf } from './stats.ts';
 import { startWorkers, type Worker } from './workers.ts';
@@ -27,27 +33,39 @@ const PROFILE_DIR = join(ROOT, '.bench-profiles');
 
 async function benchBackend(
   backend: Backend,
+  transport: BenchTransport,
   config: BenchConfig,
   workers: Worker[],
 ): Promise<BackendResult> {
   const storage = await prepareStorage(backend, config);
+  const target = { storage, transport, label: `${backend}/${transport}` };
   try {
-    const { flows, ping } = await flowsAndPings(storage, config, workers);
-    const idle = await idleSockets(storage, config, workers);
-    return { backend, flows, idle, ping };
+    const { flows, ping } = await flowsAndPings(target, config, workers);
+    const idle = await idleSockets(target, config, workers);
+    return { backend: target.label, flows, idle, ping };
   } finally {
     await storage.dispose();
   }
 }
 
+interface Target {
+  storage: Storage;
+  transport: BenchTransport;
+  label: string;
+}
+
 /** One server for the flow phases and the pings (profiled when asked). */
-async function flowsAndPings(storage: Storage, config: BenchConfig, workers: Worker[]) {
+async function flowsAndPings(
+  { storage, transport, label }: Target,
+  config: BenchConfig,
+  workers: Worker[],
+) {
   const profileDir = config.profile
-    ? join(PROFILE_DIR, `${storage.backend}-${Date.now()}`)
+    ? join(PROFILE_DIR, `${storage.backend}-${transport}-${Date.now()}`)
     : undefined;
   if (profileDir) await mkdir(profileDir, { recursive: true });
-  const server = await startServer(storage, { profileDir, entry: config.serverEntry });
-  console.log(`\n${storage.backend}: server pid ${server.pid} at ${server.url}`);
+  const server = await startServer(storage, { profileDir, entry: config.serverEntry, transport });
+  console.log(`\n${label}: server pid ${server.pid} at ${server.url}`);
   try {
     // Warm-up (JIT, pools, caches): not reported.
     await flowRun(server, workers, { sessions: 50, rate: null }, 2_000, config.connectConcurrency);
@@ -87,12 +105,12 @@ async function flowsAndPings(storage: Storage, config: BenchConfig, workers: Wor
 }
 
 /** A fresh server per run (RSS never shrinks back, so a second run on one would read low). */
-async function idleSockets(storage: Storage, config: BenchConfig, workers: Worker[]) {
+async function idleSockets({ storage, transport }: Target, config: BenchConfig, workers: Worker[]) {
   const count = await idleSocketCount(config);
   if (count === 0) return null;
   const runs: IdleRun[] = [];
   for (let run = 1; run <= config.runs; run += 1) {
-    const server = await startServer(storage, { entry: config.serverEntry });
+    const server = await startServer(storage, { entry: config.serverEntry, transport });
     try {
       const sessions = Math.min(count, config.idleSessions);
       const result = await idleRun(server, workers, count, sessions, config.connectConcurrency);
@@ -133,7 +151,7 @@ async function main(): Promise<void> {
   const config = readConfig(process.argv.slice(2), process.env);
   console.log(`machine: ${await machine()}`);
   console.log(
-    `config: backends ${config.backends.join(',')}; flows ${config.phases.map(phaseName).join(', ')}; ` +
+    `config: backends ${config.backends.join(',')}; transports ${config.transports.join(',')}; flows ${config.phases.map(phaseName).join(', ')}; ` +
       `${config.runs} runs of ${config.durationMs / 1000} s; ${config.idleSockets} idle sockets; ` +
       `${config.workers} worker processes`,
   );
@@ -141,11 +159,13 @@ async function main(): Promise<void> {
   const results: BackendResult[] = [];
   try {
     for (const backend of config.backends)
-      results.push(await benchBackend(backend, config, workers));
+      for (const transport of config.transports)
+        results.push(await benchBackend(backend, transport, config, workers));
   } finally {
     for (const worker of workers) worker.stop();
   }
   for (const result of results) console.log(formatBackend(result, config.runs));
+  console.log(formatTransports(results));
   console.log(formatTargets(results));
   await writeFile(
     join(ROOT, '.bench-results.json'),

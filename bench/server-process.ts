@@ -56,7 +56,7 @@ export async function prepareStorage(
  */
 export async function startServer(
   storage: Storage,
-  options: { profileDir?: string | undefined; entry: string },
+  options: { profileDir?: string | undefined; entry: string; transport: string },
 ): Promise<BenchServer> {
   const child = spawn(
     process.execPath,
@@ -74,6 +74,7 @@ export async function startServer(
         HOST: '127.0.0.1',
         AUTH_MODE: 'dev',
         LOG_LEVEL: 'warn',
+        TRANSPORT: options.transport,
         ...storage.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

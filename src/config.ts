@@ -31,6 +31,7 @@ const configSchema = z
       .min(1_000)
       .default(15 * 60_000),
     MAX_CONNECTIONS: z.coerce.number().int().min(1).default(100_000),
+    TRANSPORT: z.enum(['auto', 'uws', 'portable']).default('auto'),
   })
   .transform((env, ctx) => {
     const authMode = env.AUTH_MODE ?? (env.NODE_ENV === 'production' ? 'jwt' : 'dev');
@@ -61,6 +62,7 @@ const configSchema = z
       logLevel: env.LOG_LEVEL,
       approvalTtlMs: env.APPROVAL_TTL_MS,
       maxConnections: env.MAX_CONNECTIONS,
+      transport: env.TRANSPORT,
     };
   });
 

@@ -32,6 +32,8 @@ export interface AppOptions {
 
 export interface App {
   port: number;
+  /** The transport serving it: `uws-20.57`, `uws-20.30` or `portable`. */
+  transport: string;
   url: string;
   runtime: SessionRuntime;
   store: Store;
@@ -82,15 +84,20 @@ export async function startApp(options: AppOptions): Promise<App> {
     auth,
     logger,
     limits: { maxConnections: config.maxConnections, ...options.limits },
+    transport: config.transport,
   });
   const port = await server.listen(config.host, config.port);
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
-  logger.info({ url, store: store.kind, auth: config.authMode, restored }, 'listening');
+  logger.info(
+    { url, store: store.kind, auth: config.authMode, transport: server.transport, restored },
+    'listening',
+  );
 
   let closed: Promise<void> | null = null;
   return {
     port,
+    transport: server.transport,
     url,
     runtime,
     store,

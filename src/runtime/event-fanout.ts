@@ -4,6 +4,12 @@ import { stripChain } from '../store/event-chain.ts';
 
 export type EventListener = (event: OutboundEvent) => void;
 
+/**
+ * Asked after each replayed event: undefined to go on at once, or a promise to wait for (a
+ * socket whose send buffer is filling). A rejection ends the replay with that error.
+ */
+export type ReplayPace = () => Promise<void> | undefined;
+
 const REPLAY_PAGE = 500;
 
 interface Subscriber {
@@ -47,6 +53,7 @@ export function createEventFanout(sessionId: string, store: Store, initialSeq: n
       afterSeq: number,
       listener: EventListener,
       onLive?: () => void,
+      pace?: ReplayPace,
     ): Promise<() => void> {
       const from = Math.max(0, afterSeq);
       const sub: Subscriber = { listener, delivered: from, buffer: from < published ? [] : null };
@@ -62,7 +69,11 @@ export function createEventFanout(sessionId: string, store: Store, initialSeq: n
           // Stored but not yet published: it comes through the buffer, or live once the
           // caller has switched to its broadcast in onLive; replaying it too would repeat it.
           const ready = page.filter((stored) => stored.seq <= published);
-          for (const stored of ready) deliver(sub, stripChain(stored));
+          for (const stored of ready) {
+            deliver(sub, stripChain(stored));
+            const wait = pace?.();
+            if (wait) await wait;
+          }
           if (page.length < REPLAY_PAGE || ready.length < page.length) break;
         }
       } catch (error) {

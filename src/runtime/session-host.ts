@@ -7,7 +7,7 @@ import type { Store } from '../store/store.ts';
 import type { Clock } from './clock.ts';
 import type { SessionLogic } from './session-logic.ts';
 import { snapshotOf, subagentIdOf, subagentOf, toOutbound, topState } from './session-events.ts';
-import { createEventFanout, type EventListener } from './event-fanout.ts';
+import { createEventFanout, type EventListener, type ReplayPace } from './event-fanout.ts';
 
 export interface SessionHostDeps {
   store: Store;
@@ -29,7 +29,12 @@ export interface SessionHost {
   /** The actor (the session or one of its subagents) that holds a pending request. */
   actorForRequest(requestId: string): AnyActorRef | undefined;
   /** Live events, after replaying stored ones with seq > afterSeq (no gap, no duplicate). */
-  subscribe(afterSeq: number, listener: EventListener, onLive?: () => void): Promise<() => void>;
+  subscribe(
+    afterSeq: number,
+    listener: EventListener,
+    onLive?: () => void,
+    pace?: ReplayPace,
+  ): Promise<() => void>;
   /** Runs fn after every earlier command of this session: decisions never interleave. */
   serial<T>(fn: () => Promise<T>): Promise<T>;
   /** Resolves when every event and write so far is durable. */
@@ -204,7 +209,8 @@ export function startSessionHost(
       }
       return undefined;
     },
-    subscribe: (afterSeq, listener, onLive) => fanout.subscribe(afterSeq, listener, onLive),
+    subscribe: (afterSeq, listener, onLive, pace) =>
+      fanout.subscribe(afterSeq, listener, onLive, pace),
     serial<T>(fn: () => Promise<T>): Promise<T> {
       const run = queue.then(fn);
       queue = run.catch(() => undefined);

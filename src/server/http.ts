@@ -1,5 +1,3 @@
-import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import type { Logger } from 'pino';
 import { AppError, toWireError } from '../errors.ts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -19,104 +17,50 @@ const STATUS_TEXT: Record<number, string> = {
   503: '503 Service Unavailable',
 };
 
-/** What a handler sees of a request: copied out of uWS's `req`, which dies at the first await. */
+/** What a handler sees of a request: copied out of the transport's request before any await. */
 export interface RequestInfo {
   method: string;
+  /** The path, without the query string. */
   url: string;
   query: URLSearchParams;
-  params: string[];
   authorization: string;
 }
 
-export type Handler = (
-  request: RequestInfo,
-  body: () => Promise<unknown>,
-) => Promise<{ status: number; body: unknown }>;
+/** An HTTP answer as the core writes it; adapters only copy it onto their response. */
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Reads the request body (the adapter enforces MAX_BODY_BYTES: `payload_too_large` past it). */
+export type BodyReader = () => Promise<Uint8Array>;
 
 export function statusLine(status: number): string {
   return STATUS_TEXT[status] ?? `${status} Unknown`;
 }
 
-/** Writes a JSON answer, corked, unless the client went away. */
-export function sendJson(
-  res: HttpResponse,
-  aborted: { value: boolean },
-  status: number,
-  body: unknown,
-): void {
-  if (aborted.value) return;
-  res.cork(() => {
-    res
-      .writeStatus(statusLine(status))
-      .writeHeader('content-type', 'application/json')
-      .end(JSON.stringify(body));
-  });
+export function jsonAnswer(status: number, body: unknown): HttpAnswer {
+  return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
-export function errorBody(error: unknown): {
-  status: number;
-  body: { error: { code: string; message: string } };
-} {
+export function errorAnswer(error: unknown): HttpAnswer {
   const wire = toWireError(error);
-  return { status: wire.status, body: { error: { code: wire.code, message: wire.message } } };
+  return jsonAnswer(wire.status, { error: { code: wire.code, message: wire.message } });
 }
 
-/** Reads a JSON body of at most MAX_BODY_BYTES. Must be set up before the handler's first await. */
-function bodyReader(res: HttpResponse): () => Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  const done = new Promise<Buffer>((resolve, reject) => {
-    res.onData((chunk, isLast) => {
-      size += chunk.byteLength;
-      if (size > MAX_BODY_BYTES) tooLarge = true;
-      else chunks.push(Buffer.from(chunk.slice(0)));
-      if (!isLast) return;
-      if (tooLarge)
-        reject(new AppError('payload_too_large', `the body is over ${MAX_BODY_BYTES} bytes`, 413));
-      else resolve(Buffer.concat(chunks));
-    });
-  });
-  done.catch(() => undefined);
-  return async () => {
-    const bytes = await done;
-    if (bytes.byteLength === 0) return {};
-    try {
-      return JSON.parse(bytes.toString('utf8')) as unknown;
-    } catch {
-      throw new AppError('invalid_json', 'the body is not valid JSON', 400);
-    }
-  };
+export function payloadTooLarge(): AppError {
+  return new AppError('payload_too_large', `the body is over ${MAX_BODY_BYTES} bytes`, 413);
 }
 
-/**
- * Wraps a JSON route: onAborted first, request copied before any await, body limited,
- * every throw logged and answered (AppError -> its status and code, anything else -> 500).
- */
-export function jsonRoute(log: Logger, paramCount: number, handler: Handler, readsBody = false) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    const aborted = { value: false };
-    res.onAborted(() => {
-      aborted.value = true;
-    });
-    const request: RequestInfo = {
-      method: req.getMethod().toUpperCase(),
-      url: req.getUrl(),
-      query: new URLSearchParams(req.getQuery() ?? ''),
-      params: Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? ''),
-      authorization: req.getHeader('authorization'),
-    };
-    const body = readsBody ? bodyReader(res) : () => Promise.resolve({});
-    handler(request, body).then(
-      (answer) => sendJson(res, aborted, answer.status, answer.body),
-      (error: unknown) => {
-        const answer = errorBody(error);
-        if (answer.status >= 500)
-          log.error({ err: error, method: request.method, url: request.url }, 'request failed');
-        sendJson(res, aborted, answer.status, answer.body);
-      },
-    );
-  };
+/** An empty body reads as `{}`; anything else must be JSON. */
+export function parseJsonBody(bytes: Uint8Array): unknown {
+  if (bytes.byteLength === 0) return {};
+  try {
+    return JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
+  } catch {
+    throw new AppError('invalid_json', 'the body is not valid JSON', 400);
+  }
 }
 
 /** `Authorization: Bearer x` -> x. */

@@ -1,2 +1,3 @@
 export * from './server.ts';
-export type { SocketLimits } from './ws-route.ts';
+export type { SocketLimits } from './connection.ts';
+export { TransportUnavailableError, type TransportPreference } from './transport-choice.ts';

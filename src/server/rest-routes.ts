@@ -1,17 +1,15 @@
-import type { TemplatedApp } from 'uWebSockets.js';
-import type { Logger } from 'pino';
 import { z } from 'zod';
 import { canAccess, type Authenticator, type Principal } from '../auth/index.ts';
 import { AppError } from '../errors.ts';
 import { decodeValue } from '../protocol/codec.ts';
 import type { SessionHost, SessionRuntime } from '../runtime/index.ts';
 import type { ApprovalRecord } from '../store/store.ts';
-import { bearerToken, jsonRoute, type RequestInfo } from './http.ts';
+import { bearerToken, jsonAnswer, parseJsonBody, type RequestInfo } from './http.ts';
+import type { Route } from './router.ts';
 
 export interface RestDeps {
   runtime: SessionRuntime;
   auth: Authenticator;
-  logger: Logger;
   isReady: () => Promise<boolean>;
 }
 
@@ -24,8 +22,9 @@ const approvalsQuery = z.object({
 });
 const DECISIONS = ['approve', 'reject', 'edit'] as const;
 
-export function registerRestRoutes(app: TemplatedApp, deps: RestDeps): void {
-  const { runtime, auth, logger } = deps;
+/** The REST routes, written once for every transport. */
+export function restRoutes(deps: RestDeps): Route[] {
+  const { runtime, auth } = deps;
   const who = (request: RequestInfo) => auth.authenticate(bearerToken(request.authorization));
 
   /** The session if the caller may see it; 404 for both "none" and "not yours". */
@@ -45,85 +44,78 @@ export function registerRestRoutes(app: TemplatedApp, deps: RestDeps): void {
     pending_approvals: session.pendingApprovals(),
   });
 
-  app.post(
-    '/api/v1/sessions',
-    jsonRoute(logger, 0, async (request) => {
-      const principal = await who(request);
-      const session = await runtime.createSession(principal.user_id);
-      return { status: 201, body: describe(session) };
-    }),
-  );
-
-  app.get(
-    '/api/v1/sessions/:id',
-    jsonRoute(logger, 1, async (request) => {
-      const session = await visibleSession(request.params[0] ?? '', await who(request));
-      return { status: 200, body: describe(session) };
-    }),
-  );
-
-  app.get(
-    '/api/v1/sessions/:id/events',
-    jsonRoute(logger, 1, async (request) => {
-      const session = await visibleSession(request.params[0] ?? '', await who(request));
-      const query = parse(eventsQuery, Object.fromEntries(request.query));
-      const events = await runtime.readEvents(session.id, query.after_seq, query.limit);
-      return { status: 200, body: { session_id: session.id, events, last_seq: session.lastSeq() } };
-    }),
-  );
-
-  app.get(
-    '/api/v1/approvals',
-    jsonRoute(logger, 0, async (request) => {
-      const principal = await who(request);
-      const query = parse(approvalsQuery, Object.fromEntries(request.query));
-      const all = await runtime.listApprovals(query.status ? { status: query.status } : {});
-      const visible = await filterVisible(all, principal);
-      return { status: 200, body: { approvals: visible } };
-    }),
-  );
-
-  for (const decision of DECISIONS) {
-    app.post(
-      `/api/v1/approvals/:id/${decision}`,
-      jsonRoute(
-        logger,
-        1,
-        async (request, body) => {
-          const principal = await who(request);
-          const requestId = request.params[0] ?? '';
-          const payload = await body();
-          const fields = typeof payload === 'object' && payload !== null ? payload : {};
-          const decoded = decodeValue({ ...fields, type: decision, request_id: requestId });
-          if (!decoded.ok) throw new AppError(decoded.error.code, decoded.error.message, 400);
-          const command = decoded.message;
-          if (command.type === 'ping') throw new AppError('invalid_message', 'not a decision', 400);
-          const approval = await runtime.getApproval(requestId);
-          // One answer for "none" and "not yours", as for sessions: ids are not probeable.
-          const owner = approval && (await runtime.getSessionOwner(approval.session_id));
-          if (!approval || owner === undefined || !canAccess(principal, owner))
-            throw new AppError('approval_not_found', `no approval request ${requestId}`, 404);
-          await runtime.send(approval.session_id, command, principal.user_id);
-          const decided = await runtime.getApproval(requestId);
-          return { status: 200, body: decided };
-        },
-        true,
-      ),
-    );
-  }
-
-  app.get(
-    '/healthz',
-    jsonRoute(logger, 0, () => Promise.resolve({ status: 200, body: { status: 'ok' } })),
-  );
-  app.get(
-    '/readyz',
-    jsonRoute(logger, 0, async () =>
-      (await deps.isReady())
-        ? { status: 200, body: { status: 'ready', store: runtime.store.kind } }
-        : { status: 503, body: { status: 'not_ready', store: runtime.store.kind } },
-    ),
-  );
+  const routes: Route[] = [
+    {
+      method: 'POST',
+      path: '/api/v1/sessions',
+      handler: async (request) => {
+        const principal = await who(request);
+        const session = await runtime.createSession(principal.user_id);
+        return jsonAnswer(201, describe(session));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/sessions/:id',
+      handler: async (request, [id = '']) => {
+        const session = await visibleSession(id, await who(request));
+        return jsonAnswer(200, describe(session));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/sessions/:id/events',
+      handler: async (request, [id = '']) => {
+        const session = await visibleSession(id, await who(request));
+        const query = parse(eventsQuery, Object.fromEntries(request.query));
+        const events = await runtime.readEvents(session.id, query.after_seq, query.limit);
+        return jsonAnswer(200, { session_id: session.id, events, last_seq: session.lastSeq() });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/approvals',
+      handler: async (request) => {
+        const principal = await who(request);
+        const query = parse(approvalsQuery, Object.fromEntries(request.query));
+        const all = await runtime.listApprovals(query.status ? { status: query.status } : {});
+        return jsonAnswer(200, { approvals: await filterVisible(all, principal) });
+      },
+    },
+    ...DECISIONS.map((decision): Route => ({
+      method: 'POST',
+      path: `/api/v1/approvals/:id/${decision}`,
+      handler: async (request, [requestId = ''], body) => {
+        const principal = await who(request);
+        const payload = parseJsonBody(await body());
+        const fields = typeof payload === 'object' && payload !== null ? payload : {};
+        const decoded = decodeValue({ ...fields, type: decision, request_id: requestId });
+        if (!decoded.ok) throw new AppError(decoded.error.code, decoded.error.message, 400);
+        const command = decoded.message;
+        if (command.type === 'ping') throw new AppError('invalid_message', 'not a decision', 400);
+        const approval = await runtime.getApproval(requestId);
+        // One answer for "none" and "not yours", as for sessions: ids are not probeable.
+        const owner = approval && (await runtime.getSessionOwner(approval.session_id));
+        if (!approval || owner === undefined || !canAccess(principal, owner))
+          throw new AppError('approval_not_found', `no approval request ${requestId}`, 404);
+        await runtime.send(approval.session_id, command, principal.user_id);
+        return jsonAnswer(200, await runtime.getApproval(requestId));
+      },
+    })),
+    {
+      method: 'GET',
+      path: '/healthz',
+      handler: () => Promise.resolve(jsonAnswer(200, { status: 'ok' })),
+    },
+    {
+      method: 'GET',
+      path: '/readyz',
+      handler: async () =>
+        (await deps.isReady())
+          ? jsonAnswer(200, { status: 'ready', store: runtime.store.kind })
+          : jsonAnswer(503, { status: 'not_ready', store: runtime.store.kind }),
+    },
+  ];
 
   async function filterVisible(
     approvals: ApprovalRecord[],
@@ -143,6 +135,8 @@ export function registerRestRoutes(app: TemplatedApp, deps: RestDeps): void {
     }
     return out;
   }
+
+  return routes;
 }
 
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {

@@ -1,44 +1,52 @@
-import uWS from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/index.ts';
 import type { SessionRuntime } from '../runtime/index.ts';
-import { jsonRoute } from './http.ts';
-import { assertNativeUws } from './native-uws.ts';
-import { registerRestRoutes } from './rest-routes.ts';
-import { DEFAULT_SOCKET_LIMITS, registerWsRoute, type SocketLimits } from './ws-route.ts';
-import { AppError } from '../errors.ts';
+import { DEFAULT_SOCKET_LIMITS, type SocketLimits } from './connection.ts';
+import { createPortableTransport } from './portable/portable-transport.ts';
+import { restRoutes } from './rest-routes.ts';
+import { createHttpHandler } from './router.ts';
+import { createSocketHub } from './socket-hub.ts';
+import { chooseTransport, type TransportPreference } from './transport-choice.ts';
+import type { Transport } from './transport.ts';
+import { createUwsTransport } from './uws/uws-transport.ts';
 
 export interface ServerDeps {
   runtime: SessionRuntime;
   auth: Authenticator;
   logger: Logger;
   limits?: Partial<SocketLimits>;
+  /** `auto` (default): uWS where a build loads, else portable, saying so in the log. */
+  transport?: TransportPreference;
 }
 
 export interface Server {
+  /** `uws-20.57`, `uws-20.30` or `portable`. */
+  readonly transport: string;
   listen(host: string, port: number): Promise<number>;
   connections(): number;
   /** Stops accepting, closes every socket with 1001. */
   close(): void;
 }
 
+/** The transport-free core (socket hub, REST routes) on the transport chosen at start. */
 export function createServer(deps: ServerDeps): Server {
-  assertNativeUws();
   const { runtime, auth, logger } = deps;
-  const app = uWS.App();
-  let listenSocket: uWS.us_listen_socket | null = null;
-  let closing = false;
+  const limits = { ...DEFAULT_SOCKET_LIMITS, ...deps.limits };
+  const choice = chooseTransport(deps.transport ?? 'auto');
+  logger.info({ transport: choice.kind === 'uws' ? choice.build.name : 'portable' }, choice.notice);
 
-  const ws = registerWsRoute(app, {
+  let closing = false;
+  let transport: Transport | null = null;
+  const hub = createSocketHub({
     runtime,
     auth,
     logger,
-    limits: { ...DEFAULT_SOCKET_LIMITS, ...deps.limits },
+    limits,
+    publish: (topic, text) => transport?.publish(topic, text),
   });
-  registerRestRoutes(app, {
+  const routes = restRoutes({
     runtime,
     auth,
-    logger,
     isReady: async () => {
       if (closing) return false;
       try {
@@ -49,54 +57,22 @@ export function createServer(deps: ServerDeps): Server {
       }
     },
   });
-
-  // Known paths with another method -> 405; anything else -> 404. Both in JSON.
-  const known = [
-    '/api/v1/sessions',
-    '/api/v1/sessions/:id',
-    '/api/v1/sessions/:id/events',
-    '/api/v1/approvals',
-    '/api/v1/approvals/:id/:decision',
-    '/healthz',
-    '/readyz',
-  ];
-  for (const path of known) {
-    app.any(
-      path,
-      jsonRoute(logger, 0, (request) =>
-        Promise.reject(
-          new AppError(
-            'method_not_allowed',
-            `${request.method} is not allowed on ${request.url}`,
-            405,
-          ),
-        ),
-      ),
-    );
-  }
-  app.any(
-    '/*',
-    jsonRoute(logger, 0, (request) =>
-      Promise.reject(new AppError('not_found', `no route ${request.url}`, 404)),
-    ),
-  );
+  const http = createHttpHandler(routes, logger);
+  const transportDeps = { hub, http, limits, logger };
+  const running =
+    choice.kind === 'uws'
+      ? createUwsTransport(choice.build, transportDeps)
+      : createPortableTransport(transportDeps);
+  transport = running;
 
   return {
-    listen(host, port) {
-      return new Promise((resolve, reject) => {
-        app.listen(host, port, (socket) => {
-          if (!socket) return reject(new Error(`cannot listen on ${host}:${port}`));
-          listenSocket = socket;
-          resolve(uWS.us_socket_local_port(socket));
-        });
-      });
-    },
-    connections: () => ws.connections(),
+    transport: running.name,
+    listen: (host, port) => running.listen(host, port),
+    connections: () => hub.connections(),
     close() {
       closing = true;
-      if (listenSocket) uWS.us_listen_socket_close(listenSocket);
-      listenSocket = null;
-      ws.closeAll();
+      running.close();
+      hub.closeAll();
     },
   };
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testTargets } from '../support/targets.ts';
 import type { App } from '../../src/main.ts';
-import { openTestStore, testBackends, type TestStore } from '../support/stores.ts';
+import { openTestStore, type TestStore } from '../support/stores.ts';
 import { createSession, http, signToken, startTestApp } from '../support/test-app.ts';
 import { connect, type TestSocket, type WireEvent } from '../support/ws-client.ts';
 import { auditLog } from './wire.ts';
@@ -15,7 +16,7 @@ interface Contest {
   approver: TestSocket;
 }
 
-describe.each(testBackends())('racing decisions on %s', (backend) => {
+describe.each(testTargets())('racing decisions on $name', ({ backend, transport }) => {
   let db: TestStore;
   let app: App;
   let alice: string;
@@ -24,7 +25,7 @@ describe.each(testBackends())('racing decisions on %s', (backend) => {
 
   beforeAll(async () => {
     db = await openTestStore(backend);
-    app = await startTestApp({ store: db.store });
+    app = await startTestApp({ transport, store: db.store });
     alice = await signToken('alice');
     bob = await signToken('bob', { roles: ['approver'] });
   });

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testBackends } from '../support/stores.ts';
+import { testTargets } from '../support/targets.ts';
 import { createSession } from '../support/test-app.ts';
 import { createDurableData, withDirectDb, type DurableData } from './durable-data.ts';
 import { runToEnd, startServer, type ServerProcess } from './server-process.ts';
@@ -30,13 +30,13 @@ async function until(condition: () => boolean, timeoutMs: number, what: string):
   }
 }
 
-describe.each(testBackends())('crash (SIGKILL) on %s', (backend) => {
+describe.each(testTargets())('crash (SIGKILL) on $name', ({ backend, transport }) => {
   let data: DurableData;
   let server: ServerProcess;
   let drivers: SessionDriver[] = [];
 
   beforeAll(async () => {
-    data = await createDurableData(backend);
+    data = await createDurableData(backend, transport);
     server = await startServer(data);
   });
   afterAll(async () => {

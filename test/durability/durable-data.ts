@@ -11,6 +11,7 @@ import { createPostgresExecutor } from '../../src/store/postgres-store.ts';
 import type { SqlExecutor } from '../../src/store/sql-executor.ts';
 import { openSqlStore, type SqlStore } from '../../src/store/sql-store.ts';
 import type { Backend } from '../support/stores.ts';
+import type { TransportName } from '../support/targets.ts';
 
 /** A direct connection to the data a server process used: raw SQL and the Store on it. */
 export interface DirectDb {
@@ -36,8 +37,14 @@ export interface DurableData {
   dispose(): Promise<void>;
 }
 
-export async function createDurableData(backend: Backend): Promise<DurableData> {
-  return backend === 'pglite' ? createPgliteData() : createPostgresData();
+/** `transport`, when given, is what every server process on this data runs (TRANSPORT). */
+export async function createDurableData(
+  backend: Backend,
+  transport?: TransportName,
+): Promise<DurableData> {
+  const data = await (backend === 'pglite' ? createPgliteData() : createPostgresData());
+  if (transport) data.env['TRANSPORT'] = transport;
+  return data;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testBackends } from '../support/stores.ts';
+import { testTargets } from '../support/targets.ts';
 import { createSession, http } from '../support/test-app.ts';
 import { connect, type TestSocket, type WireEvent } from '../support/ws-client.ts';
 import { createDurableData, withDirectDb, type DurableData } from './durable-data.ts';
@@ -13,7 +13,7 @@ const PLAN = [
 ];
 
 /** One story per backend: the tests run in order on one data set and share its processes. */
-describe.each(testBackends())('restart on %s', (backend) => {
+describe.each(testTargets())('restart on $name', ({ backend, transport }) => {
   let data: DurableData;
   let server: ServerProcess;
   /** Session A: one transfer waiting for approval across the restart. */
@@ -33,7 +33,7 @@ describe.each(testBackends())('restart on %s', (backend) => {
   }
 
   beforeAll(async () => {
-    data = await createDurableData(backend);
+    data = await createDurableData(backend, transport);
     server = await startServer(data);
   });
   afterAll(async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testBackends } from '../support/stores.ts';
+import { testTargets } from '../support/targets.ts';
 import { createSession } from '../support/test-app.ts';
 import { connect } from '../support/ws-client.ts';
 import { createDurableData, withDirectDb, type DurableData } from './durable-data.ts';
@@ -18,13 +18,13 @@ async function approvedTransfer(server: ServerProcess): Promise<string> {
   return id;
 }
 
-describe.each(testBackends())('the audit CLI on %s', (backend) => {
+describe.each(testTargets())('the audit CLI on $name', ({ backend, transport }) => {
   let data: DurableData;
   let tampered: string;
   let clean: string;
 
   beforeAll(async () => {
-    data = await createDurableData(backend);
+    data = await createDurableData(backend, transport);
     const server = await startServer(data);
     tampered = await approvedTransfer(server);
     clean = await approvedTransfer(server);

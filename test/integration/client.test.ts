@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testTargets } from '../support/targets.ts';
 import WebSocket from 'ws';
 import * as published from 'hitl-actor-runtime/client';
 import {
@@ -10,7 +11,7 @@ import {
   type SessionClient,
 } from '../../src/client/index.ts';
 import type { App } from '../../src/main.ts';
-import { openTestStore, testBackends, type TestStore } from '../support/stores.ts';
+import { openTestStore, type TestStore } from '../support/stores.ts';
 import { createSession, signToken, startTestApp } from '../support/test-app.ts';
 
 const BIG_TRANSFER = { tool: 'transfer', args: { to: 'alice', amount: 250, currency: 'USD' } };
@@ -37,7 +38,7 @@ async function rejection(promise: Promise<unknown>): Promise<SessionClientError>
   return error as SessionClientError;
 }
 
-describe.each(testBackends())('client SDK on %s', (backend) => {
+describe.each(testTargets())('client SDK on $name', ({ backend, transport }) => {
   let db: TestStore;
   let app: App;
   let token: string;
@@ -58,7 +59,7 @@ describe.each(testBackends())('client SDK on %s', (backend) => {
 
   beforeAll(async () => {
     db = await openTestStore(backend);
-    app = await startTestApp({ store: db.store });
+    app = await startTestApp({ transport, store: db.store });
     token = await signToken('alice');
   });
   afterAll(async () => {

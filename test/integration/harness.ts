@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { App } from '../../src/main.ts';
 import { outboundEventSchema } from '../../src/protocol/outbound.ts';
-import { openTestStore, type Backend, type TestStore } from '../support/stores.ts';
+import { openTestStore, type TestStore } from '../support/stores.ts';
+import type { Target } from '../support/targets.ts';
 import {
   createSession,
   signToken,
@@ -22,12 +23,15 @@ export interface Harness {
  * One store and one app for the whole file (a PGlite memory store costs seconds), started in
  * beforeAll and closed in afterAll. The getters fail loudly if used before beforeAll ran.
  */
-export function useTestApp(backend: Backend, options: Omit<TestAppOptions, 'store'> = {}): Harness {
+export function useTestApp(
+  target: Pick<Target, 'backend' | 'transport'>,
+  options: Omit<TestAppOptions, 'store' | 'transport'> = {},
+): Harness {
   let db: TestStore | undefined;
   let app: App | undefined;
   beforeAll(async () => {
-    db = await openTestStore(backend);
-    app = await startTestApp({ store: db.store, ...options });
+    db = await openTestStore(target.backend);
+    app = await startTestApp({ store: db.store, transport: target.transport, ...options });
   });
   afterAll(async () => {
     await app?.close();

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { testBackends } from '../support/stores.ts';
+import { testTargets } from '../support/targets.ts';
 import { http, signToken } from '../support/test-app.ts';
 import type { TestSocket } from '../support/ws-client.ts';
 import { openUserSession, useTestApp } from './harness.ts';
@@ -13,8 +13,8 @@ async function pendingTransfer(socket: TestSocket, amount: number): Promise<stri
   return (await socket.waitFor('approval_required', { from })).data.request_id as string;
 }
 
-describe.each(testBackends())('REST API on %s', (backend) => {
-  const h = useTestApp(backend);
+describe.each(testTargets())('REST API on $name', ({ backend, transport }) => {
+  const h = useTestApp({ backend, transport });
   let alice: string;
   beforeAll(async () => {
     alice = await signToken('alice');

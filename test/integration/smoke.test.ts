@@ -1,15 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testTargets } from '../support/targets.ts';
 import type { App } from '../../src/main.ts';
-import { openTestStore, testBackends, type TestStore } from '../support/stores.ts';
+import { openTestStore, type TestStore } from '../support/stores.ts';
 import { createSession, signToken, startTestApp } from '../support/test-app.ts';
 import { connect } from '../support/ws-client.ts';
 
-describe.each(testBackends())('smoke on %s', (backend) => {
+describe.each(testTargets())('smoke on $name', ({ backend, transport }) => {
   let db: TestStore;
   let app: App;
   beforeAll(async () => {
     db = await openTestStore(backend);
-    app = await startTestApp({ store: db.store });
+    app = await startTestApp({ transport, store: db.store });
   });
   afterAll(async () => {
     await app?.close();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { testBackends } from '../support/stores.ts';
+import { testTargets } from '../support/targets.ts';
 import { connect, type TestSocket, type WireEvent } from '../support/ws-client.ts';
 import { expectWireValid, openUserSession, useTestApp } from './harness.ts';
 
@@ -19,8 +19,8 @@ function errorFor(socket: TestSocket, id: string): Promise<WireEvent> {
   return socket.waitFor((e) => e.type === 'error' && e.data.id === id);
 }
 
-describe.each(testBackends())('decisions over the socket on %s', (backend) => {
-  const h = useTestApp(backend);
+describe.each(testTargets())('decisions over the socket on $name', ({ backend, transport }) => {
+  const h = useTestApp({ backend, transport });
 
   it('approve runs the transfer once, as approved', async () => {
     const { socket } = await openUserSession(h.app, 'alice');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { testBackends } from '../support/stores.ts';
+import { testTargets } from '../support/targets.ts';
 import { createSession, http, signToken, startTestApp } from '../support/test-app.ts';
 import { connect, type TestSocket, type WireEvent } from '../support/ws-client.ts';
 import {
@@ -24,8 +24,8 @@ async function execute(socket: TestSocket, message: object): Promise<WireEvent[]
   return sessionEvents(socket.events, from).filter((e) => e.execution_id === executionId);
 }
 
-describe.each(testBackends())('WebSocket sessions on %s', (backend) => {
-  const h = useTestApp(backend);
+describe.each(testTargets())('WebSocket sessions on $name', ({ backend, transport }) => {
+  const h = useTestApp({ backend, transport });
 
   describe('connecting', () => {
     it('starts with a connected event describing the session', async () => {
@@ -67,7 +67,11 @@ describe.each(testBackends())('WebSocket sessions on %s', (backend) => {
     });
 
     it('refuses sockets past the connection limit with 429', async () => {
-      const small = await startTestApp({ store: h.db.store, limits: { maxConnections: 1 } });
+      const small = await startTestApp({
+        transport,
+        store: h.db.store,
+        limits: { maxConnections: 1 },
+      });
       try {
         const { token, sessionId, socket } = await openUserSession(small);
         const refused = await refusedUpgrade(connect(small, { session_id: sessionId, token }));

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testTargets } from '../support/targets.ts';
 import { sessionMachine } from '../../machines/session.machine.ts';
 import { createManualClock, type ManualClock } from '../../src/runtime/clock.ts';
 import type { App } from '../../src/main.ts';
 import { machineTransitions } from '../../scripts/statechart-graph.ts';
-import { openTestStore, testBackends, type TestStore } from '../support/stores.ts';
+import { openTestStore, type TestStore } from '../support/stores.ts';
 import { signToken, startTestApp } from '../support/test-app.ts';
 import { coverageGaps, createCoverage, formatCoverage, type Coverage } from './coverage.ts';
 import { createCrashStore } from './crash-store.ts';
@@ -53,41 +54,45 @@ describe('the generated paths', () => {
   });
 });
 
-describe.each(testBackends())('the statechart over a real WebSocket on %s', (backend) => {
-  let db: TestStore;
-  let app: App;
-  let clock: ManualClock;
-  let token: string;
-  const coverage = createCoverage(sessionMachine);
-  let started = 0;
+describe.each(testTargets())(
+  'the statechart over a real WebSocket on $name',
+  ({ backend, transport }) => {
+    let db: TestStore;
+    let app: App;
+    let clock: ManualClock;
+    let token: string;
+    const coverage = createCoverage(sessionMachine);
+    let started = 0;
 
-  beforeAll(async () => {
-    db = await openTestStore(backend);
-    clock = createManualClock();
-    app = await startTestApp({
-      store: createCrashStore(db.store),
-      clock,
-      planner: createModelPlanner(),
-      env: { APPROVAL_TTL_MS: String(APPROVAL_TTL_MS) },
+    beforeAll(async () => {
+      db = await openTestStore(backend);
+      clock = createManualClock();
+      app = await startTestApp({
+        transport,
+        store: createCrashStore(db.store),
+        clock,
+        planner: createModelPlanner(),
+        env: { APPROVAL_TTL_MS: String(APPROVAL_TTL_MS) },
+      });
+      token = await signToken('model-user');
+      started = Date.now();
     });
-    token = await signToken('model-user');
-    started = Date.now();
-  });
-  afterAll(async () => {
-    await app?.close();
-    await db?.dispose();
-  });
+    afterAll(async () => {
+      await app?.close();
+      await db?.dispose();
+    });
 
-  it.each(paths.map((path) => [path.name, path] as const))('%s', async (_name, path) => {
-    await runPathOverWire({ app, clock, approvalTtlMs: APPROVAL_TTL_MS, token }, path, coverage);
-  });
+    it.each(paths.map((path) => [path.name, path] as const))('%s', async (_name, path) => {
+      await runPathOverWire({ app, clock, approvalTtlMs: APPROVAL_TTL_MS, token }, path, coverage);
+    });
 
-  it('drove every state and transition of the machine', () => {
-    const report = coverage.report();
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    console.info(
-      `${backend}: ${paths.length} paths over WebSocket in ${seconds} s; ${formatCoverage(report)}`,
-    );
-    expect(coverageGaps(report, transitionKeys)).toEqual([]);
-  });
-});
+    it('drove every state and transition of the machine', () => {
+      const report = coverage.report();
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      console.info(
+        `${backend}: ${paths.length} paths over WebSocket in ${seconds} s; ${formatCoverage(report)}`,
+      );
+      expect(coverageGaps(report, transitionKeys)).toEqual([]);
+    });
+  },
+);

@@ -3,24 +3,28 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config.ts';
 import { startApp, type App, type AppOptions } from '../../src/main.ts';
 import type { Store } from '../../src/store/store.ts';
+import type { TransportName } from './targets.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
 
 export interface TestAppOptions extends Omit<AppOptions, 'config' | 'store'> {
   store: Store;
   authMode?: 'dev' | 'jwt';
+  /** `uws` forces uWebSockets.js (fails where no build loads); default: the server's choice. */
+  transport?: TransportName;
   env?: Record<string, string>;
 }
 
 /** The real server on 127.0.0.1:0 over the given store (which the caller closes). */
 export function startTestApp(options: TestAppOptions): Promise<App> {
-  const { store, authMode = 'jwt', env = {}, ...rest } = options;
+  const { store, authMode = 'jwt', env = {}, transport, ...rest } = options;
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
     AUTH_MODE: authMode,
     LOG_LEVEL: 'silent',
     ...(authMode === 'jwt' ? { JWT_SECRET: TEST_SECRET } : {}),
+    ...(transport ? { TRANSPORT: transport } : {}),
     ...env,
   });
   return startApp({ config, store, logger: pino({ level: 'silent' }), ...rest });

@@ -1,0 +1,274 @@
+import type { Logger } from 'pino';
+import { canAccess, type Authenticator } from '../auth/index.ts';
+import { AppError, toWireError } from '../errors.ts';
+import { decodeInbound } from '../protocol/codec.ts';
+import type { OutboundEvent, OutboundOf } from '../protocol/outbound.ts';
+import type { SessionHost, SessionRuntime } from '../runtime/index.ts';
+import type { Connection, SocketLimits, SocketState } from './connection.ts';
+import { bearerToken } from './http.ts';
+
+export interface SocketHubDeps {
+  runtime: SessionRuntime;
+  auth: Authenticator;
+  logger: Logger;
+  limits: SocketLimits;
+  /** Sends a frame to every socket subscribed to the topic (the transport's broadcast). */
+  publish(topic: string, text: string): void;
+}
+
+/** What an upgrade request carries that the checks need, copied before any await. */
+export interface UpgradeRequest {
+  query: URLSearchParams;
+  authorization: string;
+}
+
+/** The socket protocol, written once: adapters call these from their transport's hooks. */
+export interface SocketHub {
+  /** Runs the upgrade checks; resolves with the new socket's state or rejects with the refusal. */
+  accept(request: UpgradeRequest): Promise<SocketState>;
+  opened(conn: Connection): void;
+  /** One inbound frame; `bytes` must already be a copy the transport will not reuse. */
+  message(conn: Connection, bytes: Uint8Array, isBinary: boolean): void;
+  closed(conn: Connection, code: number): void;
+  connections(): number;
+  /** Closes every socket with 1001 (going away). */
+  closeAll(): void;
+}
+
+export const topicOf = (sessionId: string) => `session/${sessionId}`;
+
+const PACE_POLL_MS = 10;
+
+/** Ends a replay whose socket went away: nothing to report. */
+class SocketClosed extends Error {}
+
+export function createSocketHub(deps: SocketHubDeps): SocketHub {
+  const { runtime, auth, logger, limits } = deps;
+  const sockets = new Set<Connection>();
+  const publishers = new Map<string, Promise<() => void>>();
+  let pendingUpgrades = 0;
+  let nextId = 1;
+
+  /** One broadcast per session: every live socket of it is subscribed to its topic. */
+  function ensurePublisher(session: SessionHost): void {
+    if (publishers.has(session.id)) return;
+    const topic = topicOf(session.id);
+    publishers.set(
+      session.id,
+      session.subscribe(session.lastSeq(), (event) => deps.publish(topic, JSON.stringify(event))),
+    );
+  }
+
+  function reply(conn: Connection, type: 'pong' | 'error' | 'connected', data: object): void {
+    const { session, closed } = conn.state;
+    if (closed) return;
+    const event = {
+      type,
+      session_id: session.id,
+      seq: session.lastSeq(),
+      timestamp: new Date().toISOString(),
+      state: session.state(),
+      data,
+    } as OutboundEvent;
+    conn.send(JSON.stringify(event));
+  }
+
+  function replyError(
+    conn: Connection,
+    error: unknown,
+    ids: { id?: string | undefined; request_id?: string | undefined },
+  ): void {
+    const wire = toWireError(error);
+    if (wire.status >= 500) conn.state.log.error({ err: error }, 'message failed');
+    const data: OutboundOf<'error'>['data'] = { code: wire.code, message: wire.message };
+    if (ids.id !== undefined) data.id = ids.id;
+    if (ids.request_id !== undefined) data.request_id = ids.request_id;
+    reply(conn, 'error', data);
+  }
+
+  /** One inbound frame: decoded, answered on this socket, or handed to the runtime. */
+  function handle(conn: Connection, bytes: Uint8Array, isBinary: boolean): void {
+    try {
+      if (bytes.byteLength > limits.maxMessageBytes) {
+        const message = `a message may be at most ${limits.maxMessageBytes} bytes`;
+        return replyError(conn, new AppError('message_too_large', message), {});
+      }
+      const decoded = decodeInbound(bytes, isBinary);
+      if (!decoded.ok) {
+        const { code, message } = decoded.error;
+        return replyError(conn, new AppError(code, message), decoded.error);
+      }
+      const command = decoded.message;
+      if (command.type === 'ping') {
+        return reply(conn, 'pong', command.id !== undefined ? { id: command.id } : {});
+      }
+      const { state } = conn;
+      runtime.send(state.session.id, command, state.principal.user_id).catch((error: unknown) => {
+        // The socket may have closed meanwhile: the adapter ignores sends to a closed socket.
+        replyError(conn, error, {
+          id: command.id,
+          request_id: 'request_id' in command ? command.request_id : undefined,
+        });
+      });
+    } catch (error) {
+      replyError(conn, error, {});
+    }
+  }
+
+  /**
+   * Between replayed events: go on while the send buffer is under half the limit, else wait
+   * for the client to read, dropping it when it reads nothing for `replayStallMs`.
+   */
+  function paceFor(conn: Connection): () => Promise<void> | undefined {
+    const roomy = () => conn.bufferedAmount() < limits.maxBackpressure / 2;
+    return () => {
+      if (conn.state.closed) return Promise.reject(new SocketClosed());
+      if (roomy()) return undefined;
+      return new Promise<void>((resolve, reject) => {
+        let before = conn.bufferedAmount();
+        let stalled = 0;
+        const timer = setInterval(() => {
+          const now = conn.bufferedAmount();
+          stalled = now < before ? 0 : stalled + PACE_POLL_MS;
+          before = now;
+          if (conn.state.closed) {
+            clearInterval(timer);
+            reject(new SocketClosed());
+          } else if (roomy()) {
+            clearInterval(timer);
+            resolve();
+          } else if (stalled >= limits.replayStallMs) {
+            clearInterval(timer);
+            conn.state.log.info('replay: the client read nothing; dropped');
+            conn.drop();
+            reject(new SocketClosed());
+          }
+        }, PACE_POLL_MS);
+      });
+    };
+  }
+
+  /** `connected`, then the replay asked for, then the session's topic. */
+  function start(conn: Connection): void {
+    const { state } = conn;
+    const { session } = state;
+    const afterSeq = state.afterSeq ?? session.lastSeq();
+    state.log.debug('socket open');
+    reply(conn, 'connected', {
+      session_id: session.id,
+      user_id: state.principal.user_id,
+      state: session.state(),
+      last_seq: session.lastSeq(),
+      pending_approvals: session.pendingApprovals(),
+    });
+    state.ready = true;
+    for (const frame of state.early.splice(0)) handle(conn, frame.bytes, frame.isBinary);
+    ensurePublisher(session);
+    session
+      .subscribe(
+        afterSeq,
+        (event) => {
+          if (!state.closed && !state.live) conn.send(JSON.stringify(event));
+        },
+        () => {
+          state.live = true;
+          if (!state.closed) conn.subscribe(topicOf(session.id));
+        },
+        paceFor(conn),
+      )
+      .then((unsubscribe) => {
+        if (state.closed || state.live) unsubscribe();
+        else state.unsubscribe = unsubscribe;
+      })
+      .catch((error: unknown) => {
+        if (error instanceof SocketClosed) return;
+        state.log.error({ err: error }, 'replay failed');
+        conn.end(1011, 'replay failed');
+      });
+  }
+
+  return {
+    async accept(request) {
+      if (sockets.size + pendingUpgrades >= limits.maxConnections) {
+        throw new AppError('too_many_connections', 'the server is at its connection limit', 429);
+      }
+      const { query } = request;
+      const sessionId = query.get('session_id');
+      if (!sessionId) {
+        throw new AppError(
+          'session_id_required',
+          'the session_id query parameter is required',
+          400,
+        );
+      }
+      let afterSeq: number | null = null;
+      const lastSeq = query.get('last_seq');
+      if (lastSeq !== null) {
+        afterSeq = Number(lastSeq);
+        if (!Number.isInteger(afterSeq) || afterSeq < 0) {
+          throw new AppError('invalid_last_seq', 'last_seq must be a whole number >= 0', 400);
+        }
+      }
+      const token = bearerToken(request.authorization) ?? query.get('token') ?? undefined;
+      pendingUpgrades += 1;
+      try {
+        const principal = await auth.authenticate(token);
+        const session = await runtime.getSession(sessionId);
+        if (!session || !canAccess(principal, session.owner)) {
+          throw new AppError('session_not_found', `no session ${sessionId}`, 404);
+        }
+        const id = nextId++;
+        return {
+          id,
+          principal,
+          session,
+          afterSeq,
+          log: logger.child({ connId: id, sessionId: session.id, userId: principal.user_id }),
+          closed: false,
+          live: false,
+          ready: false,
+          early: [],
+          unsubscribe: null,
+        };
+      } finally {
+        pendingUpgrades -= 1;
+      }
+    },
+
+    opened(conn) {
+      sockets.add(conn);
+      // Fixed now, before any message of this socket can move the session on.
+      conn.state.afterSeq ??= conn.state.session.lastSeq();
+      // Nothing is sent from inside the upgrade: with uWS 20.30, a send from inside the corked
+      // upgrade can make uWS close the new socket right away (uWebSockets.js#1108).
+      setImmediate(() => {
+        if (conn.state.closed) return;
+        try {
+          conn.cork(() => start(conn));
+        } catch (error) {
+          logger.error({ err: error }, 'open failed');
+          conn.end(1011, 'internal error');
+        }
+      });
+    },
+
+    message(conn, bytes, isBinary) {
+      if (conn.state.ready) handle(conn, bytes, isBinary);
+      else conn.state.early.push({ bytes, isBinary });
+    },
+
+    closed(conn, code) {
+      const { state } = conn;
+      state.closed = true;
+      state.unsubscribe?.();
+      sockets.delete(conn);
+      state.log.debug({ code }, 'socket closed');
+    },
+
+    connections: () => sockets.size,
+
+    closeAll() {
+      for (const conn of [...sockets]) conn.end(1001, 'server shutting down');
+    },
+  };
+}

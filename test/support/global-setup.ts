@@ -1,0 +1,17 @@
+import { loadUwsBuild } from '../../src/server/uws/uws-build.ts';
+
+/** One line for each part of the matrix that cannot run here, and why. */
+export default function setup(): void {
+  if (!process.env['DATABASE_URL']) {
+    console.info(
+      'skipped: the PostgreSQL runs of the suites (DATABASE_URL is not set); PGlite runs them',
+    );
+  }
+  const { build, misses } = loadUwsBuild();
+  if (!build) {
+    const why = misses.map((m) => `${m.name} ${m.why}`).join('; ');
+    console.info(
+      `skipped: the uWebSockets.js runs of the suites (${why}); the portable transport runs them`,
+    );
+  }
+}
