@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessionMachine } from '../../machines/session.machine.ts';
-import { createManualClock, type ManualClock } from '../../src/runtime/clock.ts';
+import { createManualClock, type ManualClock } from '../support/manual-clock.ts';
 import type { App } from '../../src/main.ts';
 import { machineTransitions } from '../../scripts/statechart-graph.ts';
 import { openTestStore, testBackends, type TestStore } from '../support/stores.ts';
