@@ -12,7 +12,7 @@ import {
   start,
   until,
   type Harness,
-} from './session.test-harness.ts';
+} from '../test/support/session-harness.ts';
 
 const subPlan = [{ tool: 'transfer', args: { to: 'bob', amount: 500 } }];
 const delegateCall = call('cd', 'delegate', { task: 'pay bob', plan: subPlan });

@@ -13,7 +13,7 @@ import {
   toAwaiting,
   toExecuting,
   type Harness,
-} from './session.test-harness.ts';
+} from '../test/support/session-harness.ts';
 
 afterEach(() => {
   vi.useRealTimers();

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runCli, type CliDeps } from './cli.ts';
 import { verifyEvents } from './store/event-chain.ts';
 import { createMemoryStore } from './store/memory-store.ts';
-import { thinking } from './store/store.fixtures.ts';
+import { thinking } from '../test/support/store-fixtures.ts';
 
 /** A memory store with two sessions: `good` chains, `gap` has seq 2 changed by hand. */
 async function seeded() {

@@ -7,7 +7,7 @@ import { createToolRegistry } from '../agent/tool-registry.ts';
 import { createMemoryStore } from '../store/memory-store.ts';
 import type { Store } from '../store/store.ts';
 import { createSessionRuntime, type SessionRuntime } from './session-runtime.ts';
-import { watchSession } from './test-helpers.ts';
+import { watchSession } from '../../test/support/test-runtime.ts';
 
 const runtimes: SessionRuntime[] = [];
 

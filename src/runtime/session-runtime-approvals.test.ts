@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createManualClock } from './clock.ts';
-import { errorCode, useSessionRuntime } from './test-helpers.ts';
+import { createManualClock } from '../../test/support/manual-clock.ts';
+import { errorCode, useSessionRuntime } from '../../test/support/test-runtime.ts';
 
 const setup = useSessionRuntime();
 

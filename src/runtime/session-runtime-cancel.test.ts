@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Planner } from '../agent/planner.ts';
-import { errorCode, useSessionRuntime } from './test-helpers.ts';
+import { errorCode, useSessionRuntime } from '../../test/support/test-runtime.ts';
 
 const setup = useSessionRuntime();
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { OutboundEvent } from '../protocol/outbound.ts';
-import { errorCode, useSessionRuntime, watchSession } from './test-helpers.ts';
+import { errorCode, useSessionRuntime, watchSession } from '../../test/support/test-runtime.ts';
 
 const DEV = 'dev';
 const setup = useSessionRuntime();

@@ -4,8 +4,8 @@ import postgres from 'postgres';
 import { createMemoryStore } from './memory-store.ts';
 import { createPgliteExecutor } from './pglite-store.ts';
 import { createPostgresExecutor, openPostgresStore } from './postgres-store.ts';
-import { describeStore } from './store.contract.ts';
-import type { Backend } from './store.fixtures.ts';
+import { describeStore } from '../../test/support/store-contract.ts';
+import type { Backend } from '../../test/support/store-fixtures.ts';
 import type { SqlExecutor } from './sql-executor.ts';
 import { openSqlStore } from './sql-store.ts';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testTargets } from '../support/targets.ts';
 import { sessionMachine } from '../../machines/session.machine.ts';
-import { createManualClock, type ManualClock } from '../../src/runtime/clock.ts';
+import { createManualClock, type ManualClock } from '../support/manual-clock.ts';
 import type { App } from '../../src/main.ts';
 import { machineTransitions } from '../../scripts/statechart-graph.ts';
 import { openTestStore, type TestStore } from '../support/stores.ts';

@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { stripChain } from './event-chain.ts';
-import { approval, thinking, toolResult, uid, type Backend } from './store.fixtures.ts';
-import { sqlContract } from './store.sql-contract.ts';
-import type { Store } from './store.ts';
+import { stripChain } from '../../src/store/event-chain.ts';
+import type { Store } from '../../src/store/store.ts';
+import { approval, thinking, toolResult, uid, type Backend } from './store-fixtures.ts';
+import { sqlContract } from './store-sql-contract.ts';
 
 /** The behaviour every Store shares; `sql` adds what only a database can show. */
 export function describeStore(name: string, sql: boolean, setup: () => Promise<Backend>): void {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { OutboundEvent } from '../protocol/outbound.ts';
-import type { SqlParam, SqlRow } from './sql-executor.ts';
-import type { ApprovalRecord, Store } from './store.ts';
+import type { OutboundEvent } from '../../src/protocol/outbound.ts';
+import type { SqlParam, SqlRow } from '../../src/store/sql-executor.ts';
+import type { ApprovalRecord, Store } from '../../src/store/store.ts';
 
 /** One backend under the contract: how to open a store on it, and (SQL) raw access. */
 export interface Backend {

@@ -1,21 +1,21 @@
 import pino from 'pino';
 import { afterEach } from 'vitest';
-import { createBuiltinPlanner } from '../agent/builtin-planner.ts';
-import { createBuiltinTools } from '../agent/builtin-tools.ts';
-import { createLedger } from '../agent/ledger.ts';
-import type { Planner } from '../agent/planner.ts';
-import { createToolRegistry } from '../agent/tool-registry.ts';
-import { isAppError } from '../errors.ts';
+import { createBuiltinPlanner } from '../../src/agent/builtin-planner.ts';
+import { createBuiltinTools } from '../../src/agent/builtin-tools.ts';
+import { createLedger } from '../../src/agent/ledger.ts';
+import type { Planner } from '../../src/agent/planner.ts';
+import { createToolRegistry } from '../../src/agent/tool-registry.ts';
+import { isAppError } from '../../src/errors.ts';
 import {
   outboundEventSchema,
   type OutboundEvent,
   type OutboundOf,
   type OutboundType,
-} from '../protocol/outbound.ts';
-import { createMemoryStore } from '../store/memory-store.ts';
-import type { Clock } from './clock.ts';
-import type { SessionHost } from './session-host.ts';
-import { createSessionRuntime } from './session-runtime.ts';
+} from '../../src/protocol/outbound.ts';
+import { createMemoryStore } from '../../src/store/memory-store.ts';
+import type { Clock } from '../../src/runtime/clock.ts';
+import type { SessionHost } from '../../src/runtime/session-host.ts';
+import { createSessionRuntime } from '../../src/runtime/session-runtime.ts';
 
 /** Test support for the runtime: a runtime over a memory store and a fresh demo ledger. */
 export function createTestRuntime(options: { planner?: Planner; clock?: Clock } = {}) {

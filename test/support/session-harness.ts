@@ -1,6 +1,6 @@
 import { createActor, fromCallback, fromPromise } from 'xstate';
-import type { SessionEmitted } from './session.emitted.ts';
-import type { SessionEvent } from './session.events.ts';
+import type { SessionEmitted } from '../../machines/session.emitted.ts';
+import type { SessionEvent } from '../../machines/session.events.ts';
 import {
   sessionMachine,
   type ApprovalRequest,
@@ -10,7 +10,7 @@ import {
   type SessionInput,
   type ToolCall,
   type ToolInput,
-} from './session.machine.ts';
+} from '../../machines/session.machine.ts';
 
 /**
  * Test harness for the session machine alone: the planner and tool are fromPromise actors the

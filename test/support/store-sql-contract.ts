@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { OutboundEvent } from '../protocol/outbound.ts';
-import { chainHash } from './event-chain.ts';
-import { approval, thinking, uid, type Backend } from './store.fixtures.ts';
-import type { Store } from './store.ts';
+import type { OutboundEvent } from '../../src/protocol/outbound.ts';
+import { chainHash } from '../../src/store/event-chain.ts';
+import type { Store } from '../../src/store/store.ts';
+import { approval, thinking, uid, type Backend } from './store-fixtures.ts';
 
 interface SqlContext {
   backend: Backend;
