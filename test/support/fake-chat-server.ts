@@ -15,8 +15,15 @@ export class Pause {
 }
 export const pause = (ms: number) => new Pause(ms);
 
+/** Bytes written as they are, not framed as an event: for events split across writes. */
+export class Raw {
+  constructor(readonly bytes: Buffer) {}
+}
+export const raw = (bytes: string | Buffer) =>
+  new Raw(typeof bytes === 'string' ? Buffer.from(bytes) : bytes);
+
 /** An SSE event: an object is sent as `data: <json>`, a string as raw data. */
-export type FakeEvent = object | string | Pause;
+export type FakeEvent = object | string | Pause | Raw;
 
 export interface FakeResponse {
   status?: number;
@@ -129,9 +136,12 @@ async function answer(res: ServerResponse, scripted: FakeResponse): Promise<void
       await new Promise((resolve) => setTimeout(resolve, event.ms));
       continue;
     }
-    const data = typeof event === 'string' ? event : JSON.stringify(event);
+    const frame =
+      event instanceof Raw
+        ? event.bytes
+        : `data: ${typeof event === 'string' ? event : JSON.stringify(event)}\n\n`;
     // Waiting for each write keeps events apart and lets 'destroy' come after what was sent.
-    await new Promise((resolve) => res.write(`data: ${data}\n\n`, resolve));
+    await new Promise((resolve) => res.write(frame, resolve));
   }
   if (res.destroyed) return;
   const then = scripted.then ?? 'end';

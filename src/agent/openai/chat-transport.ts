@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { isAppError } from '../../errors.ts';
 import { abortError } from '../tool.ts';
 import { chatCompletionSchema, upstreamErrorMessage } from './chat-chunk.ts';
-import { llmErrors, networkReason } from './llm-errors.ts';
+import { llmErrors, networkReason, redactError } from './llm-errors.ts';
 import { backoffMs, isRetryableStatus, retryAfterMs, type Sleep } from './retry.ts';
 import { readBodyText, type BodyProgress } from './sse.ts';
 
@@ -74,7 +74,7 @@ export function createChatTransport(options: ChatTransportOptions): ChatTranspor
     } catch (error) {
       if (signal.aborted) throw abortError(signal);
       if (timedOut) throw llmErrors.timeout(options.timeoutMs);
-      if (isAppError(error)) throw error;
+      if (isAppError(error)) throw redactError(error, options.redact);
       const reason = options.redact(networkReason(error));
       if (progress.bytes === 0) return new Retryable(reason, undefined);
       throw llmErrors.streamError(reason);

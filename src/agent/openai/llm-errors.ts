@@ -51,6 +51,13 @@ export function createRedactor(apiKey: string | undefined): (text: string) => st
   return (text) => text.replaceAll(apiKey, '[redacted]');
 }
 
+/** The same error with the key removed from its message, when a server echoed it. */
+export function redactError(error: AppError, redact: (text: string) => string): AppError {
+  const message = redact(error.message);
+  if (message === error.message) return error;
+  return new AppError(error.code, message, error.status, error.details);
+}
+
 /** A short one-line reason for a thrown network error (`fetch failed: ECONNREFUSED`). */
 export function networkReason(error: unknown): string {
   if (!(error instanceof Error)) return String(error);

@@ -186,6 +186,14 @@ describe('openai planner: errors', () => {
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.join('')).not.toContain(API_KEY);
   });
+
+  it('redacts the API key from an error the stream carries', async () => {
+    server.enqueue({ events: [errorChunk(`quota exceeded for ${API_KEY}`)] });
+    const error = await appErrorOf(step(plannerWith({ apiKey: API_KEY }), plannerInput()));
+    expect(error.code).toBe('llm_stream_error');
+    expect(error.message).toContain('quota exceeded for [redacted]');
+    expect(error.message).not.toContain(API_KEY);
+  });
 });
 
 describe('openai planner: cancel', () => {
@@ -193,11 +201,14 @@ describe('openai planner: cancel', () => {
     server.enqueue({ events: [textChunk('Working on it')], then: 'hang' });
     const controller = new AbortController();
     const reason = new Error('cancelled by carol');
+    let abortedAt = Infinity;
     const running = plannerWith().next(plannerInput(), {
       signal: controller.signal,
-      onDelta: () => controller.abort(reason),
+      onDelta: () => {
+        abortedAt = performance.now();
+        controller.abort(reason);
+      },
     });
-    const abortedAt = performance.now();
     await expect(running).rejects.toBe(reason);
     const closedAt = await server.requests[0]!.clientClosed;
     expect(closedAt - abortedAt).toBeLessThan(100);

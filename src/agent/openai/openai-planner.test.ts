@@ -3,6 +3,8 @@ import {
   completionBody,
   FAKE_MODEL,
   finishChunk,
+  pause,
+  raw,
   startFakeChatServer,
   textChunk,
   toolCallChunk,
@@ -242,6 +244,23 @@ describe('openai planner: streaming', () => {
       usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 },
       tool_calls: [{ model_call_id: 'm_j', tool: 'transfer', args: transfer }],
     });
+  });
+
+  it('reads events split anywhere, even inside a multi-byte character', async () => {
+    const frame = Buffer.from(`data: ${JSON.stringify(textChunk('Grüße 👋'))}\n\n`);
+    const cut = frame.indexOf(Buffer.from('👋')) + 2;
+    server.enqueue({
+      events: [
+        raw(frame.subarray(0, 3)),
+        pause(10),
+        raw(frame.subarray(3, cut)),
+        pause(10),
+        raw(frame.subarray(cut)),
+        finishChunk('stop'),
+      ],
+    });
+    const { step: answer } = await step(planner, plannerInput());
+    expect(answer).toMatchObject({ kind: 'final', summary: 'Grüße 👋' });
   });
 
   it('keeps streaming when an onDelta listener throws', async () => {
