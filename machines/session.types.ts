@@ -26,10 +26,34 @@ export interface ApprovalRequest extends ToolCall {
   expires_at: string;
 }
 
+export interface TokenUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface AssistantToolCall {
+  call_id: string;
+  model_call_id: string;
+  tool: string;
+  args: ToolArgs;
+}
+
+/** One model turn, stored as a `message` event and kept in history so the next turn can be rebuilt. */
+export interface AssistantMessage {
+  message_id: string;
+  text: string;
+  model: string;
+  finish_reason: string | null;
+  usage: TokenUsage | null;
+  tool_calls: AssistantToolCall[];
+}
+
 /** What the planner sees of earlier steps of the execution. */
 export type HistoryEntry =
   | { kind: 'result'; call_id: string; tool: string; args: ToolArgs; result: unknown }
-  | { kind: 'rejected'; call_id: string; tool: string; args: ToolArgs; reason: string; by: string };
+  | { kind: 'rejected'; call_id: string; tool: string; args: ToolArgs; reason: string; by: string }
+  | { kind: 'message'; message: AssistantMessage };
 
 export interface SessionInput {
   session_id: string;
@@ -65,8 +89,8 @@ export interface PlannerInput {
 
 /** One planner step: the next tool call (with its approval request if policy needs one), or the answer. */
 export type PlannerOutput =
-  | { kind: 'final'; summary: string }
-  | { kind: 'call'; call: ToolCall; approval: ApprovalRequest | null };
+  | { kind: 'final'; summary: string; message?: AssistantMessage }
+  | { kind: 'call'; call: ToolCall; approval: ApprovalRequest | null; message?: AssistantMessage };
 
 export interface ToolInput {
   session_id: string;

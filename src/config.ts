@@ -32,6 +32,13 @@ const configSchema = z
       .default(15 * 60_000),
     MAX_CONNECTIONS: z.coerce.number().int().min(1).default(100_000),
     TRANSPORT: z.enum(['auto', 'uws', 'portable']).default('auto'),
+    PLANNER: z.enum(['builtin', 'openai']).default('builtin'),
+    OPENAI_BASE_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    OPENAI_API_KEY: optionalString,
+    OPENAI_MODEL: optionalString,
+    OPENAI_TIMEOUT_MS: z.coerce.number().int().min(1).default(60_000),
+    OPENAI_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
+    OPENAI_MAX_STEPS: z.coerce.number().int().min(1).default(10),
   })
   .transform((env, ctx) => {
     const authMode = env.AUTH_MODE ?? (env.NODE_ENV === 'production' ? 'jwt' : 'dev');
@@ -49,6 +56,13 @@ const configSchema = z
         message: 'must be at least 32 characters',
       });
     }
+    if (env.PLANNER === 'openai') {
+      for (const name of ['OPENAI_BASE_URL', 'OPENAI_MODEL'] as const) {
+        if (env[name] === undefined) {
+          ctx.addIssue({ code: 'custom', path: [name], message: 'required when PLANNER=openai' });
+        }
+      }
+    }
     return {
       port: env.PORT,
       host: env.HOST,
@@ -63,6 +77,19 @@ const configSchema = z
       approvalTtlMs: env.APPROVAL_TTL_MS,
       maxConnections: env.MAX_CONNECTIONS,
       transport: env.TRANSPORT,
+      planner: env.PLANNER,
+      /** Options of createOpenAIPlanner (less its tools) when PLANNER=openai. */
+      openai:
+        env.PLANNER === 'openai'
+          ? {
+              baseUrl: env.OPENAI_BASE_URL ?? '',
+              apiKey: env.OPENAI_API_KEY,
+              model: env.OPENAI_MODEL ?? '',
+              timeoutMs: env.OPENAI_TIMEOUT_MS,
+              maxRetries: env.OPENAI_MAX_RETRIES,
+              maxSteps: env.OPENAI_MAX_STEPS,
+            }
+          : undefined,
     };
   });
 

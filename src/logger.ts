@@ -13,6 +13,10 @@ export const REDACT_PATHS = [
   '*.query.token',
   'JWT_SECRET',
   '*.JWT_SECRET',
+  'apiKey',
+  '*.apiKey',
+  'OPENAI_API_KEY',
+  '*.OPENAI_API_KEY',
 ];
 
 /** The one root logger; modules take children of it (`log.child({ sessionId })`). */

@@ -7,6 +7,6 @@ export function createBuiltinPlanner(): Planner {
   const plans = createPlanPlanner();
   const commands = createCommandPlanner();
   return {
-    next: (input, signal) => (input.plan ? plans : commands).next(input, signal),
+    next: (input, context) => (input.plan ? plans : commands).next(input, context),
   };
 }

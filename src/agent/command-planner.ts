@@ -1,6 +1,7 @@
 import type { PlannerInput } from '../../machines/session.types.ts';
 import { describeStep } from './history-summary.ts';
 import type { Planner, PlannerStep } from './planner.ts';
+import { toolOutcomes } from './tool-outcomes.ts';
 
 const RULES: ReadonlyArray<{ pattern: RegExp; step: (m: RegExpMatchArray) => PlannerStep }> = [
   {
@@ -53,7 +54,7 @@ export const COMMAND_EXAMPLES = [
 export function createCommandPlanner(): Planner {
   return {
     next(input: PlannerInput): Promise<PlannerStep> {
-      const done = input.history[0];
+      const done = toolOutcomes(input.history)[0];
       if (done) return Promise.resolve({ kind: 'final', summary: describeStep(done) });
       const command = input.command.trim();
       for (const rule of RULES) {

@@ -4,7 +4,7 @@ import { createBuiltinPlanner } from './builtin-planner.ts';
 import { createCommandPlanner } from './command-planner.ts';
 import { createPlanPlanner } from './plan-planner.ts';
 
-const signal = new AbortController().signal;
+const context = { signal: new AbortController().signal };
 
 function input(overrides: Partial<PlannerInput> = {}): PlannerInput {
   return {
@@ -35,6 +35,18 @@ const rejected = (tool: string, reason: string): HistoryEntry => ({
   by: 'bob',
 });
 
+const message = (message_id: string): HistoryEntry => ({
+  kind: 'message',
+  message: {
+    message_id,
+    text: 'thinking out loud',
+    model: 'm',
+    finish_reason: 'stop',
+    usage: null,
+    tool_calls: [],
+  },
+});
+
 describe('plan planner', () => {
   const plan = [
     { tool: 'echo', args: { text: 'one' } },
@@ -44,9 +56,9 @@ describe('plan planner', () => {
   const planner = createPlanPlanner();
 
   it('runs the steps in order, one per turn', async () => {
-    expect(await planner.next(input({ plan }), signal)).toEqual({ kind: 'call', ...plan[0] });
+    expect(await planner.next(input({ plan }), context)).toEqual({ kind: 'call', ...plan[0] });
     const afterOne = [result('echo', { text: 'one' }, { text: 'one' })];
-    expect(await planner.next(input({ plan, history: afterOne }), signal)).toEqual({
+    expect(await planner.next(input({ plan, history: afterOne }), context)).toEqual({
       kind: 'call',
       ...plan[1],
     });
@@ -57,12 +69,12 @@ describe('plan planner', () => {
       result('echo', { text: 'one' }, { text: 'one' }),
       rejected('transfer', 'over budget'),
     ];
-    expect(await planner.next(input({ plan, history }), signal)).toEqual({
+    expect(await planner.next(input({ plan, history }), context)).toEqual({
       kind: 'call',
       ...plan[2],
     });
     const done = [...history, result('get_balance', { account: 'alice' }, { balance: 1000 })];
-    const final = await planner.next(input({ plan, history: done }), signal);
+    const final = await planner.next(input({ plan, history: done }), context);
     expect(final.kind).toBe('final');
     if (final.kind !== 'final') return;
     expect(final.summary).toContain('plan finished (3 steps)');
@@ -70,10 +82,26 @@ describe('plan planner', () => {
     expect(final.summary).toContain('3. get_balance ok: {"balance":1000}');
   });
 
+  it('counts only results and rejections, so a model message never shifts the plan', async () => {
+    const history: HistoryEntry[] = [
+      message('msg_1'),
+      result('echo', { text: 'one' }, { text: 'one' }),
+      message('msg_2'),
+    ];
+    expect(await planner.next(input({ plan, history }), context)).toEqual({
+      kind: 'call',
+      ...plan[1],
+    });
+    const final = await planner.next(input({ plan: plan.slice(0, 1), history }), context);
+    expect(final.kind === 'final' && final.summary).toBe(
+      'plan finished (1 steps)\n1. echo ok: {"text":"one"}',
+    );
+  });
+
   it('says an expired approval was skipped', async () => {
     const final = await planner.next(
       input({ plan: plan.slice(0, 1), history: [rejected('echo', 'expired')] }),
-      signal,
+      context,
     );
     expect(final).toMatchObject({ kind: 'final' });
     expect(final.kind === 'final' && final.summary).toContain('echo skipped: approval expired');
@@ -82,7 +110,7 @@ describe('plan planner', () => {
 
 describe('command planner', () => {
   const planner = createCommandPlanner();
-  const first = (command: string) => planner.next(input({ command }), signal);
+  const first = (command: string) => planner.next(input({ command }), context);
 
   const commands: Record<string, { tool: string; args: Record<string, unknown> }> = {
     'transfer 250 USD to alice': {
@@ -120,7 +148,15 @@ describe('command planner', () => {
 
   it('answers with the result after its one call', async () => {
     const history = [result('echo', { text: 'hi' }, { text: 'hi' })];
-    expect(await planner.next(input({ command: 'echo hi', history }), signal)).toEqual({
+    expect(await planner.next(input({ command: 'echo hi', history }), context)).toEqual({
+      kind: 'final',
+      summary: 'echo ok: {"text":"hi"}',
+    });
+  });
+
+  it('answers with the result when a model message comes first in the history', async () => {
+    const history = [message('msg_1'), result('echo', { text: 'hi' }, { text: 'hi' })];
+    expect(await planner.next(input({ command: 'echo hi', history }), context)).toEqual({
       kind: 'final',
       summary: 'echo ok: {"text":"hi"}',
     });
@@ -130,7 +166,7 @@ describe('command planner', () => {
     const history = [rejected('transfer', 'not today')];
     const step = await planner.next(
       input({ command: 'transfer 250 USD to alice', history }),
-      signal,
+      context,
     );
     expect(step).toEqual({ kind: 'final', summary: 'transfer rejected by bob: not today' });
   });
@@ -140,12 +176,12 @@ describe('built-in planner', () => {
   it('follows the plan when there is one, else the command', async () => {
     const planner = createBuiltinPlanner();
     const plan = [{ tool: 'get_balance', args: { account: 'bob' } }];
-    expect(await planner.next(input({ command: 'echo hi', plan }), signal)).toEqual({
+    expect(await planner.next(input({ command: 'echo hi', plan }), context)).toEqual({
       kind: 'call',
       tool: 'get_balance',
       args: { account: 'bob' },
     });
-    expect(await planner.next(input({ command: 'echo hi' }), signal)).toEqual({
+    expect(await planner.next(input({ command: 'echo hi' }), context)).toEqual({
       kind: 'call',
       tool: 'echo',
       args: { text: 'hi' },

@@ -66,14 +66,15 @@ export function createSessionLogic(deps: SessionLogicDeps) {
   );
 
   async function plan(input: PlannerInput, signal: AbortSignal): Promise<PlannerOutput> {
-    const step = await deps.planner.next(input, signal);
+    const step = await deps.planner.next(input, { signal });
     if (step.kind === 'final') return step;
-    const call = { call_id: newId('call'), tool: step.tool, args: step.args };
+    const call = { call_id: step.call_id ?? newId('call'), tool: step.tool, args: step.args };
     const reason = deps.registry.approvalReason(call.tool, call.args);
     return {
       kind: 'call',
       call,
       approval: reason === null ? null : approvalFor({ ...call, reason }),
+      ...(step.message ? { message: step.message } : {}),
     };
   }
 

@@ -9,7 +9,7 @@ function hangingPlanner() {
   const signals: AbortSignal[] = [];
   let aborts = 0;
   const planner: Planner = {
-    next: (_input, signal) =>
+    next: (_input, { signal }) =>
       new Promise((_resolve, reject) => {
         signals.push(signal);
         signal.addEventListener('abort', () => {

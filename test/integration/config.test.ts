@@ -65,8 +65,51 @@ describe('configuration', () => {
     ['JWT_SECRET', { NODE_ENV: 'production' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['DATABASE_URL', { DATABASE_URL: 'mysql://db/x' }],
+    ['PLANNER', { PLANNER: 'gpt' }],
+    ['OPENAI_BASE_URL', { PLANNER: 'openai', OPENAI_MODEL: 'llama3' }],
+    [
+      'OPENAI_BASE_URL',
+      { PLANNER: 'openai', OPENAI_MODEL: 'm', OPENAI_BASE_URL: 'localhost:11434' },
+    ],
+    ['OPENAI_MODEL', { PLANNER: 'openai', OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1' }],
+    ['OPENAI_TIMEOUT_MS', { OPENAI_TIMEOUT_MS: 'soon' }],
+    ['OPENAI_MAX_RETRIES', { OPENAI_MAX_RETRIES: '-1' }],
+    ['OPENAI_MAX_STEPS', { OPENAI_MAX_STEPS: '0' }],
   ])('refuses a bad %s with a message naming it', (name, env) => {
     expect(refusal(env)).toContain(name);
+  });
+
+  it('uses the built-in planner by default, and reads the OpenAI settings for PLANNER=openai', () => {
+    expect(loadConfig({})).toMatchObject({ planner: 'builtin', openai: undefined });
+    const local = {
+      PLANNER: 'openai',
+      OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1',
+      OPENAI_MODEL: 'llama3',
+    };
+    expect(loadConfig(local)).toMatchObject({
+      planner: 'openai',
+      openai: {
+        baseUrl: 'http://127.0.0.1:11434/v1',
+        apiKey: undefined,
+        model: 'llama3',
+        timeoutMs: 60_000,
+        maxRetries: 2,
+        maxSteps: 10,
+      },
+    });
+    const tuned = loadConfig({
+      ...local,
+      OPENAI_API_KEY: 'sk-x',
+      OPENAI_TIMEOUT_MS: '5000',
+      OPENAI_MAX_RETRIES: '0',
+      OPENAI_MAX_STEPS: '3',
+    });
+    expect(tuned.openai).toMatchObject({
+      apiKey: 'sk-x',
+      timeoutMs: 5_000,
+      maxRetries: 0,
+      maxSteps: 3,
+    });
   });
 
   it('refuses AUTH_MODE=dev on a non-loopback HOST', async () => {

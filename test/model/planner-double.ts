@@ -1,6 +1,7 @@
 import type { PlanStep } from '../../machines/session.events.ts';
 import { createBuiltinPlanner } from '../../src/agent/builtin-planner.ts';
 import type { Planner } from '../../src/agent/planner.ts';
+import { toolOutcomes } from '../../src/agent/tool-outcomes.ts';
 
 /**
  * The built-in planner, plus the two things a real (LLM) planner does that the built-in one
@@ -12,8 +13,9 @@ export const PLANNER_WAITS: PlanStep = { tool: 'model.planner_waits', args: {} }
 
 export function createModelPlanner(inner: Planner = createBuiltinPlanner()): Planner {
   return {
-    next(input, signal) {
-      const step = input.plan?.[input.history.length];
+    next(input, context) {
+      const { signal } = context;
+      const step = input.plan?.[toolOutcomes(input.history).length];
       if (step?.tool === PLANNER_FAILS.tool) {
         return Promise.reject(new Error('the planner is unavailable'));
       }
@@ -24,7 +26,7 @@ export function createModelPlanner(inner: Planner = createBuiltinPlanner()): Pla
           else signal.addEventListener('abort', abort, { once: true });
         });
       }
-      return inner.next(input, signal);
+      return inner.next(input, context);
     },
   };
 }

@@ -1,0 +1,2 @@
+export * from './openai-planner.ts';
+export type { Sleep } from './retry.ts';
