@@ -210,7 +210,7 @@ export const sessionActions = {
   emitComplete: emitEvent('complete', ({ context }) => ({
     execution_id: context.execution_id ?? '',
     summary: context.summary ?? '',
-    steps: context.history.length,
+    steps: context.history.filter((entry) => entry.kind !== 'message').length,
   })),
   emitError: emitEvent('error', ({ context }) => ({
     code: context.error?.code ?? 'failed',

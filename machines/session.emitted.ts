@@ -23,7 +23,25 @@ export const abortedSchema = z.object({
 });
 export type Aborted = z.infer<typeof abortedSchema>;
 
+export const tokenUsageSchema = z.object({
+  prompt_tokens: z.number().int(),
+  completion_tokens: z.number().int(),
+  total_tokens: z.number().int(),
+});
+
 export const emittedDataSchemas = {
+  /** One model turn, stored before the tool calls or the `complete` it leads to. */
+  message: z.object({
+    message_id: z.string(),
+    text: z.string(),
+    model: z.string(),
+    finish_reason: z.string().nullable(),
+    usage: tokenUsageSchema.nullable(),
+    tool_calls: z.array(z.object({ call_id: z.string(), tool: z.string(), args: argsSchema })),
+    /** Set when none of the turn's calls ran (they could not): why. The model was asked again. */
+    discarded: z.string().optional(),
+    ...fromSubagent,
+  }),
   thinking: z.object({
     execution_id: z.string(),
     command: z.string(),

@@ -10,6 +10,7 @@ import {
 import type { SessionEmitted } from './session.emitted.ts';
 import type { SessionEvent } from './session.events.ts';
 import { sessionGuards } from './session.guards.ts';
+import { messageActions } from './session.messages.ts';
 import type { SessionContext, SessionInput } from './session.types.ts';
 
 export * from './session.types.ts';
@@ -28,7 +29,7 @@ export const sessionMachine = setup({
     emitted: {} as SessionEmitted,
   },
   actors: sessionActors,
-  actions: sessionActions,
+  actions: { ...sessionActions, ...messageActions },
   guards: sessionGuards,
 }).createMachine({
   id: 'session',
@@ -43,13 +44,13 @@ export const sessionMachine = setup({
         src: 'planner',
         input: plannerInput,
         onDone: [
-          { guard: 'isFinal', target: 'complete', actions: 'recordSummary' },
+          { guard: 'isFinal', target: 'complete', actions: ['recordMessages', 'recordSummary'] },
           {
             guard: 'needsApproval',
             target: 'awaiting_approval',
-            actions: ['holdCall', 'holdApproval', 'emitApprovalRequired'],
+            actions: ['recordMessages', 'holdCall', 'holdApproval', 'emitApprovalRequired'],
           },
-          { target: 'executing', actions: 'holdCall' },
+          { target: 'executing', actions: ['recordMessages', 'holdCall'] },
         ],
         onError: {
           target: 'failed',

@@ -88,9 +88,22 @@ export interface PlannerInput {
 }
 
 /** One planner step: the next tool call (with its approval request if policy needs one), or the answer. */
+/** A model turn the planner did not act on (its calls could not run), kept for the audit log. */
+export interface DiscardedTurn {
+  message: AssistantMessage;
+  /** Why nothing of it ran. */
+  problem: string;
+}
+
+/** What a planning step brings besides the call or answer: the model turns behind it. */
+interface ModelTurns {
+  message?: AssistantMessage;
+  discarded?: DiscardedTurn[];
+}
+
 export type PlannerOutput =
-  | { kind: 'final'; summary: string; message?: AssistantMessage }
-  | { kind: 'call'; call: ToolCall; approval: ApprovalRequest | null; message?: AssistantMessage };
+  | ({ kind: 'final'; summary: string } & ModelTurns)
+  | ({ kind: 'call'; call: ToolCall; approval: ApprovalRequest | null } & ModelTurns);
 
 export interface ToolInput {
   session_id: string;

@@ -8,14 +8,15 @@ import type { OutboundEvent } from '../protocol/outbound.ts';
 export type Arrival = 'reply' | 'next' | 'duplicate' | 'gap';
 
 /**
- * `connected`, `pong` and an `error` answering a client `id` are replies: they carry the last
- * stored seq, which says nothing about this socket's place in the stream (during a replay it
+ * `connected`, `pong`, `message_delta` (streamed text, never stored) and an `error` answering a
+ * client `id` are replies: they carry the last stored seq, which says nothing about this socket's place in the stream (during a replay it
  * is ahead of it). This client tags every message, so an `error` without `id` is stored.
  */
 export function isReply(event: OutboundEvent): boolean {
   return (
     event.type === 'connected' ||
     event.type === 'pong' ||
+    event.type === 'message_delta' ||
     (event.type === 'error' && event.data.id !== undefined)
   );
 }

@@ -230,6 +230,15 @@ describe('outbound events', () => {
     subagent_start: { subagent_id: 'sub_call_1', call_id: 'call_1', task: 'pay' },
     subagent_end: { subagent_id: 'sub_call_1', call_id: 'call_1', status: 'complete' },
     pong: { id: 'c-1' },
+    message: {
+      message_id: 'msg_1',
+      text: 'Paying bob.',
+      model: 'gpt-test',
+      finish_reason: 'tool_calls',
+      usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+      tool_calls: [{ call_id: 'call_1', tool: 'transfer', args: { to: 'bob' } }],
+    },
+    message_delta: { message_id: 'msg_1', delta: 'Pay' },
   };
 
   it('has an example of every type, and each validates and survives encoding', () => {

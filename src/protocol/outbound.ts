@@ -24,6 +24,8 @@ export const outboundDataSchemas = {
     pending_approvals: z.array(pendingApprovalSchema),
   }),
   pong: z.object({ id: z.string().optional() }),
+  /** Assistant text as it streams; not stored (the `message` that follows is). */
+  message_delta: z.object({ message_id: z.string(), delta: z.string() }),
 } as const;
 
 export type OutboundType = keyof typeof outboundDataSchemas;
@@ -57,6 +59,8 @@ export const outboundEventSchema = z.discriminatedUnion('type', [
   eventSchema('subagent_start'),
   eventSchema('subagent_end'),
   eventSchema('pong'),
+  eventSchema('message'),
+  eventSchema('message_delta'),
 ]);
 export type OutboundEvent = z.infer<typeof outboundEventSchema>;
 export type OutboundOf<T extends OutboundType> = Extract<OutboundEvent, { type: T }>;

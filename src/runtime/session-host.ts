@@ -8,6 +8,7 @@ import type { Clock } from './clock.ts';
 import type { SessionLogic } from './session-logic.ts';
 import { snapshotOf, subagentIdOf, subagentOf, toOutbound, topState } from './session-events.ts';
 import { createEventFanout, type EventListener, type ReplayPace } from './event-fanout.ts';
+import { createMessageStream, type DeltaFrame, type MessageStream } from './message-stream.ts';
 
 export interface SessionHostDeps {
   store: Store;
@@ -28,6 +29,10 @@ export interface SessionHost {
   pendingApprovals(): PendingApproval[];
   /** The actor (the session or one of its subagents) that holds a pending request. */
   actorForRequest(requestId: string): AnyActorRef | undefined;
+  /** Streamed planner text: not stored; `current()` is what a socket joining now first gets. */
+  readonly stream: MessageStream;
+  /** `message_delta` for a frame of the stream, in the envelope of the session as it is now. */
+  deltaEvent(frame: DeltaFrame): OutboundEvent;
   /** Live events, after replaying stored ones with seq > afterSeq (no gap, no duplicate). */
   subscribe(
     afterSeq: number,
@@ -61,6 +66,7 @@ export function startSessionHost(
   let pending: OutboundEvent[] = [];
   let pendingEffects: Promise<unknown>[] = [];
   const fanout = createEventFanout(session.id, store, session.last_seq);
+  const stream = createMessageStream(clock);
 
   const root = createActor(deps.logic, {
     input: { session_id: session.id },
@@ -196,6 +202,16 @@ export function startSessionHost(
     owner: session.owner,
     root,
     state: () => topState(snapshotOf(root).value),
+    stream,
+    deltaEvent: (frame) => ({
+      type: 'message_delta',
+      session_id: session.id,
+      seq: fanout.lastSeq(),
+      timestamp: new Date(clock.now()).toISOString(),
+      state: topState(snapshotOf(root).value),
+      execution_id: frame.execution_id,
+      data: { message_id: frame.message_id, delta: frame.delta },
+    }),
     isBroken: () => broken,
     lastSeq: () => fanout.lastSeq(),
     pendingApprovals() {

@@ -8,7 +8,7 @@ import type {
   SessionInput,
   ToolInput,
 } from '../../machines/session.types.ts';
-import type { Planner } from '../agent/planner.ts';
+import type { Planner, PlannerStep } from '../agent/planner.ts';
 import type { ToolRegistry } from '../agent/tool-registry.ts';
 import type { Logger } from 'pino';
 import { isToolOutcomeUnknown } from '../../machines/session.types.ts';
@@ -28,12 +28,21 @@ export interface SessionLogicDeps {
   persisted: (sessionId: string) => Promise<void>;
   /** Commits an expiry decision; resolves true when it won (nobody decided first). */
   expire(sessionId: string, requestId: string): Promise<boolean>;
+  /** Where streamed planner text goes (the session's sockets); nowhere when absent. */
+  streams?: PlannerStreams;
   /** How deep `delegate` may nest subagents. */
   maxDepth?: number;
   logger: Logger;
 }
 
 export type SessionLogic = ReturnType<typeof createSessionLogic>;
+
+/** The runtime's side of `PlannerContext.onDelta`, per session. */
+export interface PlannerStreams {
+  delta(sessionId: string, executionId: string, messageId: string, delta: string): void;
+  /** The planner step is over: whatever is buffered goes out now, and the stream is closed. */
+  end(sessionId: string): void;
+}
 
 /** The session machine with the real planner, tool runner, expiry timer and subagents. */
 export function createSessionLogic(deps: SessionLogicDeps) {
@@ -66,7 +75,15 @@ export function createSessionLogic(deps: SessionLogicDeps) {
   );
 
   async function plan(input: PlannerInput, signal: AbortSignal): Promise<PlannerOutput> {
-    const step = await deps.planner.next(input, { signal });
+    const onDelta = (messageId: string, delta: string) =>
+      deps.streams?.delta(input.session_id, input.execution_id, messageId, delta);
+    let step: PlannerStep;
+    try {
+      step = await deps.planner.next(input, { signal, onDelta });
+    } finally {
+      // Every delta is out before the step's `message` event can be stored and sent.
+      deps.streams?.end(input.session_id);
+    }
     if (step.kind === 'final') return step;
     const call = { call_id: step.call_id ?? newId('call'), tool: step.tool, args: step.args };
     const reason = deps.registry.approvalReason(call.tool, call.args);
@@ -75,6 +92,7 @@ export function createSessionLogic(deps: SessionLogicDeps) {
       call,
       approval: reason === null ? null : approvalFor({ ...call, reason }),
       ...(step.message ? { message: step.message } : {}),
+      ...(step.discarded ? { discarded: step.discarded } : {}),
     };
   }
 

@@ -64,6 +64,11 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     clock,
     approvalTtlMs: deps.approvalTtlMs ?? 15 * 60_000,
     logger,
+    streams: {
+      delta: (sessionId, executionId, messageId, text) =>
+        hosts.get(sessionId)?.stream.delta(executionId, messageId, text),
+      end: (sessionId) => hosts.get(sessionId)?.stream.end(),
+    },
     async persisted(sessionId) {
       const host = hosts.get(sessionId);
       await host?.flush();

@@ -57,6 +57,9 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       session.id,
       session.subscribe(session.lastSeq(), (event) => deps.publish(topic, JSON.stringify(event))),
     );
+    session.stream.onFrame((frame) =>
+      deps.publish(topic, JSON.stringify(session.deltaEvent(frame))),
+    );
   }
 
   function reply(conn: Connection, type: 'pong' | 'error' | 'connected', data: object): void {
@@ -172,7 +175,11 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
         },
         () => {
           state.live = true;
-          if (!state.closed) conn.subscribe(topicOf(session.id));
+          if (state.closed) return;
+          conn.subscribe(topicOf(session.id));
+          // Mid-stream: the text so far, then the frames that follow on the topic.
+          const streaming = session.stream.current();
+          if (streaming) conn.send(JSON.stringify(session.deltaEvent(streaming)));
         },
         paceFor(conn),
       )

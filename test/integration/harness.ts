@@ -11,8 +11,8 @@ import {
 } from '../support/test-app.ts';
 import { connect, type TestSocket, type WireEvent } from '../support/ws-client.ts';
 
-/** Per-socket replies: not stored, not broadcast, carry the seq of the last stored event. */
-export const REPLY_TYPES = new Set(['connected', 'pong']);
+/** Not stored, carrying the seq of the last stored event: per-socket replies and streamed text. */
+export const REPLY_TYPES = new Set(['connected', 'pong', 'message_delta']);
 
 export interface Harness {
   readonly app: App;

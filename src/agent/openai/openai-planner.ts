@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type {
   AssistantMessage,
   AssistantToolCall,
+  DiscardedTurn,
   HistoryEntry,
   PlannerInput,
 } from '../../../machines/session.types.ts';
@@ -108,6 +109,8 @@ export function createOpenAIPlanner(options: OpenAIPlannerOptions): Planner {
       }
       const messages = buildConversation(input, systemPrompt);
       let turns = input.history.filter((entry) => entry.kind === 'message').length;
+      const discarded: DiscardedTurn[] = [];
+      const extra = () => (discarded.length > 0 ? { discarded } : {});
       for (;;) {
         if (turns >= maxSteps) throw llmErrors.stepLimit(maxSteps);
         turns += 1;
@@ -117,20 +120,23 @@ export function createOpenAIPlanner(options: OpenAIPlannerOptions): Planner {
         if (calls.every((call) => call.problem === null)) {
           const message = assistantMessage(message_id, turn, calls, options.model);
           const first = message.tool_calls[0];
-          if (!first) return { kind: 'final', summary: message.text, message };
+          if (!first) return { kind: 'final', summary: message.text, message, ...extra() };
           return {
             kind: 'call',
             call_id: first.call_id,
             tool: first.tool,
             args: first.args,
             message,
+            ...extra(),
           };
         }
         // Nothing of this turn runs: the model hears why and gets another turn.
-        logger?.warn(
-          { message_id, problems: calls.flatMap((c) => c.problem ?? []) },
-          'model made calls that cannot run; asking again',
-        );
+        const problems = calls.flatMap((c) => c.problem ?? []);
+        logger?.warn({ message_id, problems }, 'model made calls that cannot run; asking again');
+        discarded.push({
+          message: assistantMessage(message_id, turn, [], options.model),
+          problem: problems.join('; '),
+        });
         messages.push(
           assistantChatMessage(
             turn.text,
