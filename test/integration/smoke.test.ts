@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/main.ts';
+import type { App } from '../support/test-app.ts';
 import { openTestStore, testBackends, type TestStore } from '../support/stores.ts';
 import { createSession, signToken, startTestApp } from '../support/test-app.ts';
 import { connect } from '../support/ws-client.ts';
