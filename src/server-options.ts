@@ -90,6 +90,12 @@ export function resolveServerOptions(options: ServerOptions): ResolvedScalars & 
     ...(scalars.error?.issues ?? []),
     ...(auth.error?.issues.map((i) => ({ ...i, path: ['auth', ...i.path] })) ?? []),
   ];
+  if (options.tools !== undefined && !Array.isArray(options.tools)) {
+    issues.push({ code: 'custom', path: ['tools'], message: 'must be an array of tools' });
+  }
+  if (options.planner !== undefined && typeof options.planner?.next !== 'function') {
+    issues.push({ code: 'custom', path: ['planner'], message: 'must have a next() method' });
+  }
   if (options.store && (options.databaseUrl !== undefined || options.dataDir !== undefined)) {
     issues.push({ code: 'custom', path: ['store'], message: 'pass store or databaseUrl/dataDir' });
   }

@@ -9,6 +9,7 @@ import {
   InvalidToolError,
   startServer,
   type ServerHandle,
+  type Planner,
   type ToolContext,
   type ToolDefinition,
 } from '../../src/index.ts';
@@ -151,5 +152,9 @@ describe('startServer refuses to start', () => {
     expect(jwt.message).toContain('auth.mode: jwt auth needs a secret, a jwks or a jwksUrl');
     const short = await refusal({ auth: { mode: 'jwt', secret: 'short' } });
     expect(short.message).toContain('auth.secret: must be at least 32 characters');
+    const single = await refusal({ tools: tool as unknown as ToolDefinition[] });
+    expect(single.message).toContain('tools: must be an array of tools');
+    const planner = await refusal({ planner: {} as Planner });
+    expect(planner.message).toContain('planner: must have a next() method');
   });
 });
