@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import * as published from 'hitl-actor-runtime/client';
 import {
   browserTransport,
   connectSession,
@@ -239,11 +238,6 @@ describe.each(testBackends())('client SDK on %s', (backend) => {
     );
     // A browser is not told the HTTP status of a refused upgrade.
     expect(refused.code).toBe('connect_failed');
-  });
-
-  it('is what the package exports as ./client', () => {
-    expect(published.connectSession).toBe(connectSession);
-    expect(published.SessionClientError).toBe(SessionClientError);
   });
 
   it('fails to connect with the status and code of a refused upgrade', async () => {
