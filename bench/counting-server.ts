@@ -5,7 +5,8 @@
  */
 import pino from 'pino';
 import { loadConfig } from '../src/config.ts';
-import { startApp } from '../src/main.ts';
+import { serverOptionsFromConfig } from '../src/server-options.ts';
+import { startApp } from '../src/start-server.ts';
 import { openPgliteStore } from '../src/store/pglite-store.ts';
 import { openPostgresStore } from '../src/store/postgres-store.ts';
 import type { Store } from '../src/store/store.ts';
@@ -31,7 +32,8 @@ const store = new Proxy(inner, {
   },
 }) as Store;
 
-const app = await startApp({ config, store, logger: pino({ level: config.logLevel }) });
+const { databaseUrl: _url, dataDir: _dir, ...options } = serverOptionsFromConfig(config);
+const app = await startApp({ ...options, store, logger: pino({ level: config.logLevel }) });
 process.stdout.write(`listening on ${app.url}\n`);
 process.once('SIGTERM', () => {
   process.stderr.write(`store calls: ${JSON.stringify(Object.fromEntries(counts))}\n`);

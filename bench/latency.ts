@@ -12,9 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import type { App } from '../src/main.ts';
 import { openTestStore, testBackends, type Backend } from '../test/support/stores.ts';
-import { createSession, signToken, startTestApp } from '../test/support/test-app.ts';
+import { createSession, signToken, startTestApp, type App } from '../test/support/test-app.ts';
 
 const SAMPLES = positive(process.argv[2], 300);
 const RUNS = positive(process.argv[3], 5);

@@ -24,8 +24,18 @@ async function seeded() {
 async function run(args: string[], open: CliDeps['open'] = seeded) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runCli(args, { open, out: (l) => out.push(l), err: (l) => err.push(l) });
-  return { code, out: out.join(''), err: err.join('') };
+  let served = 0;
+  const serve = () => {
+    served += 1;
+    return Promise.resolve();
+  };
+  const code = await runCli(args, {
+    open,
+    serve,
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+  });
+  return { code, out: out.join(''), err: err.join(''), served };
 }
 
 describe('cli verify', () => {
@@ -34,6 +44,7 @@ describe('cli verify', () => {
       code: 0,
       out: 'ok: session good, 2 events, chain intact\n',
       err: '',
+      served: 0,
     });
   });
 
@@ -71,5 +82,41 @@ describe('cli verify', () => {
     });
     expect(result.stdout).toBe('ok: 0 sessions, 0 events, all chains intact\n');
     expect(result.status).toBe(0);
+  });
+});
+
+describe('cli serve and migrate', () => {
+  it('serve starts the server and nothing else', async () => {
+    expect(await run(['serve'])).toEqual({ code: 0, out: '', err: '', served: 1 });
+    expect(await run(['serve', 'now'])).toMatchObject({ code: 2, served: 0 });
+  });
+
+  it('migrate opens the store (which applies the migrations), closes it and says so', async () => {
+    let closed = false;
+    const open = async () => {
+      const store = await seeded();
+      return {
+        ...store,
+        close: () => {
+          closed = true;
+          return store.close();
+        },
+      };
+    };
+    expect(await run(['migrate'], open)).toEqual({
+      code: 0,
+      out: expect.stringMatching(/^ok: memory schema is at migration [1-9]\d*\n$/),
+      err: '',
+      served: 0,
+    });
+    expect(closed).toBe(true);
+    expect((await run(['migrate', 'now'])).code).toBe(2);
+  });
+
+  it('lists every command in its usage', async () => {
+    const { err } = await run(['help']);
+    for (const command of ['serve', 'migrate', 'verify <session_id>', 'verify --all']) {
+      expect(err).toContain(command);
+    }
   });
 });

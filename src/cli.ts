@@ -1,24 +1,50 @@
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from './config.ts';
+import { serve } from './main.ts';
+import { loadMigrations } from './store/migrations.ts';
 import { openStore } from './store/open-store.ts';
 import type { ChainVerification, Store } from './store/store.ts';
 
-const USAGE = 'usage: verify <session_id> | verify --all\n';
+const USAGE = `usage: hitl-runtime serve              run the server (configured by the environment)
+       hitl-runtime migrate            apply the database migrations, then exit
+       hitl-runtime verify <session_id> | verify --all   check the audit hash chain
+`;
 
 export interface CliDeps {
-  open: () => Promise<Pick<Store, 'verifyChain' | 'getSession' | 'close'> & AllSessions>;
+  /** The configured store; opening it applies the migrations. */
+  open: () => Promise<Pick<Store, 'kind' | 'verifyChain' | 'getSession' | 'close'> & AllSessions>;
+  /** Starts the server and resolves once it listens (it then runs until a signal). */
+  serve: () => Promise<void>;
   out: (line: string) => void;
   err: (line: string) => void;
+}
+
+/** The real dependencies: the environment's configuration, stdout and stderr. */
+export function cliDeps(): CliDeps {
+  return {
+    open: () => openStore(loadConfig()),
+    serve: () => serve(),
+    out: (line) => process.stdout.write(line),
+    err: (line) => process.stderr.write(line),
+  };
 }
 
 interface AllSessions {
   listSessionIds(): Promise<string[]>;
 }
 
-/** Runs one command. Exit codes: 0 intact, 1 a broken chain, 2 usage or cannot run. */
+/**
+ * Runs one command. Exit codes: 0 done (a chain intact), 1 a broken chain, 2 usage or cannot
+ * run. `serve` resolves once the server listens.
+ */
 export async function runCli(args: readonly string[], deps: CliDeps): Promise<number> {
   const [command, target, ...rest] = args;
-  if (command !== 'verify' || target === undefined || rest.length > 0) {
+  if (command === 'serve' && target === undefined) {
+    await deps.serve();
+    return 0;
+  }
+  const verify = command === 'verify' && target !== undefined && rest.length === 0;
+  if (!verify && !(command === 'migrate' && target === undefined)) {
     deps.err(USAGE);
     return 2;
   }
@@ -30,10 +56,18 @@ export async function runCli(args: readonly string[], deps: CliDeps): Promise<nu
     return 2;
   }
   try {
+    if (target === undefined) return await migrated(store, deps);
     return target === '--all' ? await verifyAll(store, deps) : await verifyOne(store, target, deps);
   } finally {
     await store.close();
   }
+}
+
+/** Opening the store applied whatever was pending; say where the schema stands. */
+async function migrated(store: Pick<Store, 'kind'>, deps: CliDeps): Promise<number> {
+  const latest = (await loadMigrations()).at(-1)?.version ?? 0;
+  deps.out(`ok: ${store.kind} schema is at migration ${latest}\n`);
+  return 0;
 }
 
 async function verifyOne(
@@ -77,10 +111,5 @@ function describe(result: ChainVerification): string {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const deps: CliDeps = {
-    open: () => openStore(loadConfig()),
-    out: (line) => process.stdout.write(line),
-    err: (line) => process.stderr.write(line),
-  };
-  process.exitCode = await runCli(process.argv.slice(2), deps);
+  process.exitCode = await runCli(process.argv.slice(2), cliDeps());
 }

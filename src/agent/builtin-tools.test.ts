@@ -12,7 +12,7 @@ function setup() {
 }
 
 function context(signal = new AbortController().signal): ToolContext {
-  return { signal, session_id: 'ses_1', execution_id: 'exec_1', call_id: 'call_1' };
+  return { signal, sessionId: 'ses_1', executionId: 'exec_1', callId: 'call_1' };
 }
 
 async function appErrorOf(promise: Promise<unknown>): Promise<AppError> {
@@ -48,7 +48,9 @@ describe('registry', () => {
 
   it('refuses two tools with one name', () => {
     const tools = createBuiltinTools(createLedger());
-    expect(() => createToolRegistry([...tools, tools[0]!])).toThrow(/unique/);
+    expect(() => createToolRegistry([...tools, tools[0]!])).toThrow(
+      'tool "echo": the name is used by another tool',
+    );
   });
 });
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { planStepSchema } from '../../machines/session.events.ts';
 import { AppError } from '../errors.ts';
-import type { Ledger } from './ledger.ts';
+import { createLedger, type Ledger } from './ledger.ts';
 import { abortError, defineTool, type ToolDefinition } from './tool.ts';
 
 /** Transfers above this amount wait for a human. */
@@ -14,13 +14,21 @@ const account = z
   .max(64)
   .regex(/^[a-z0-9_-]+$/i, 'letters, digits, _ and - only');
 
+/**
+ * The demo tools (`echo`, `get_balance`, `transfer`, `sleep`, `fail`, `delegate`) as an opt-in
+ * set; `transfer` and `get_balance` work on `ledger` (a fresh demo ledger by default).
+ */
+export function builtinTools(ledger: Ledger = createLedger()): ToolDefinition[] {
+  return createBuiltinTools(ledger);
+}
+
 export function createBuiltinTools(ledger: Ledger): ToolDefinition[] {
   return [
     defineTool({
       name: 'echo',
       description: 'Returns the text it is given.',
       args: z.strictObject({ text: z.string().max(10_000) }),
-      approval: 'never',
+      needsApproval: false,
       idempotent: true,
       run: ({ text }) => Promise.resolve({ text }),
     }),
@@ -28,7 +36,7 @@ export function createBuiltinTools(ledger: Ledger): ToolDefinition[] {
       name: 'get_balance',
       description: 'Reads an account balance from the demo ledger.',
       args: z.strictObject({ account: account.default('operating') }),
-      approval: 'never',
+      needsApproval: false,
       idempotent: true,
       run: ({ account: name }) => Promise.resolve({ account: name, balance: ledger.balance(name) }),
     }),
@@ -41,7 +49,7 @@ export function createBuiltinTools(ledger: Ledger): ToolDefinition[] {
         currency: z.string().regex(/^[A-Z]{3}$/, 'a three-letter ISO code such as USD'),
         from: account.default('operating'),
       }),
-      approval: ({ amount, currency, to }) =>
+      needsApproval: ({ amount, currency, to }) =>
         amount > TRANSFER_APPROVAL_LIMIT
           ? `transfer of ${amount} ${currency} to ${to} is above the ${TRANSFER_APPROVAL_LIMIT} ${currency} limit`
           : null,
@@ -57,7 +65,7 @@ export function createBuiltinTools(ledger: Ledger): ToolDefinition[] {
       name: 'sleep',
       description: 'Waits for ms milliseconds; stops at once when cancelled.',
       args: z.strictObject({ ms: z.number().int().min(0).max(MAX_SLEEP_MS) }),
-      approval: 'never',
+      needsApproval: false,
       idempotent: true,
       run: ({ ms }, { signal }) =>
         new Promise((resolve, reject) => {
@@ -78,7 +86,7 @@ export function createBuiltinTools(ledger: Ledger): ToolDefinition[] {
       name: 'fail',
       description: 'Always throws: for error paths.',
       args: z.strictObject({ message: z.string().max(2_000).default('the fail tool failed') }),
-      approval: 'never',
+      needsApproval: false,
       idempotent: true,
       run: ({ message }) => Promise.reject(new AppError('tool_error', message)),
     }),
@@ -89,7 +97,7 @@ export function createBuiltinTools(ledger: Ledger): ToolDefinition[] {
         task: z.string().min(1).max(2_000),
         plan: z.array(planStepSchema).min(1).max(100),
       }),
-      approval: 'never',
+      needsApproval: false,
       idempotent: true,
       // The session machine runs valid delegate calls as a subagent child actor; this runs
       // only when it could not, and says why.

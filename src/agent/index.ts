@@ -6,3 +6,4 @@ export * from './planner.ts';
 export * from './plan-planner.ts';
 export * from './command-planner.ts';
 export * from './builtin-planner.ts';
+export * from './tool-validation.ts';

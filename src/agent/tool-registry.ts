@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { AppError } from '../errors.ts';
 import type { ToolContext, ToolDefinition } from './tool.ts';
+import { validateTools } from './tool-validation.ts';
 
 export interface ToolRegistry {
   get(name: string): ToolDefinition | undefined;
@@ -13,9 +14,10 @@ export interface ToolRegistry {
   run(name: string, args: Record<string, unknown>, context: ToolContext): Promise<unknown>;
 }
 
+/** Throws an InvalidToolError (`invalid_tool`) naming the first tool that cannot be served. */
 export function createToolRegistry(tools: readonly ToolDefinition[]): ToolRegistry {
+  validateTools(tools);
   const byName = new Map(tools.map((tool) => [tool.name, tool]));
-  if (byName.size !== tools.length) throw new Error('tool names must be unique');
 
   function require(name: string): ToolDefinition {
     const tool = byName.get(name);
@@ -28,10 +30,10 @@ export function createToolRegistry(tools: readonly ToolDefinition[]): ToolRegist
     list: () => [...byName.values()],
     approvalReason(name, args) {
       const tool = byName.get(name);
-      if (!tool || tool.approval === 'never') return null;
-      if (tool.approval === 'always') return `${name} always needs approval`;
+      if (!tool || tool.needsApproval === false) return null;
+      if (tool.needsApproval === true) return `${name} always needs approval`;
       const parsed = tool.args.safeParse(args);
-      return parsed.success ? tool.approval(parsed.data) : null;
+      return parsed.success ? tool.needsApproval(parsed.data) : null;
     },
     argsProblem(name, args) {
       const parsed = byName.get(name)?.args.safeParse(args);

@@ -1,27 +1,37 @@
 import type { z } from 'zod';
 
-/** never, always, or a predicate on the parsed args that returns the reason approval is needed. */
-export type ApprovalPolicy<A> = 'never' | 'always' | ((args: A) => string | null);
+/**
+ * Whether a call waits for a human: `false` never, `true` always, or a function of the
+ * parsed args that returns the reason approval is needed, or null when it is not.
+ */
+export type NeedsApproval<A> = boolean | ((args: A) => string | null);
 
+/** What a tool's `run` gets besides its args. */
 export interface ToolContext {
+  /** Aborts when the call is cancelled: stop at once and reject. */
   signal: AbortSignal;
-  session_id: string;
-  execution_id: string;
-  call_id: string;
+  sessionId: string;
+  executionId: string;
+  /** Stable across a restart: a key for exactly-once effects in outside systems. */
+  callId: string;
 }
 
-export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
+/** The object shape every tool args schema has (zod v4 `z.object`/`z.strictObject`). */
+export type ToolArgsSchema = z.ZodObject;
+
+export interface ToolDefinition<S extends ToolArgsSchema = ToolArgsSchema> {
+  /** What the planner calls it: `^[a-zA-Z0-9_-]{1,64}$` (the Chat Completions rule). */
   name: string;
   description: string;
   args: S;
-  approval: ApprovalPolicy<z.output<S>>;
+  needsApproval: NeedsApproval<z.output<S>>;
   /** False when running twice does harm (a transfer): its outcome is recorded by call id. */
   idempotent: boolean;
   run(args: z.output<S>, context: ToolContext): Promise<unknown>;
 }
 
 /** Keeps the args type of `run` tied to the schema while storing tools in one list. */
-export function defineTool<S extends z.ZodType>(tool: ToolDefinition<S>): ToolDefinition {
+export function defineTool<S extends ToolArgsSchema>(tool: ToolDefinition<S>): ToolDefinition {
   return tool;
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import {
   isToolOutcomeUnknown,
   type ApprovalRequest,
@@ -7,6 +8,7 @@ import {
 import { createBuiltinTools } from '../agent/builtin-tools.ts';
 import { createLedger } from '../agent/ledger.ts';
 import { createToolRegistry } from '../agent/tool-registry.ts';
+import { defineTool, type ToolContext } from '../agent/tool.ts';
 import { AppError } from '../errors.ts';
 import { createMemoryStore } from '../store/memory-store.ts';
 import { runToolCall } from './tool-runner.ts';
@@ -178,5 +180,41 @@ describe('runToolCall for an idempotent tool', () => {
   it('reports an unknown tool', async () => {
     const { run, input } = setup();
     expect(await rejectionOf(run(input('nope', {})))).toMatchObject({ code: 'unknown_tool' });
+  });
+});
+
+describe('runToolCall for a custom tool', () => {
+  it('passes the session, execution and call ids, and records a non-idempotent outcome', async () => {
+    const contexts: Omit<ToolContext, 'signal'>[] = [];
+    const refund = defineTool({
+      name: 'refund',
+      description: 'Refunds an order.',
+      args: z.object({ order_id: z.string() }),
+      needsApproval: true,
+      idempotent: false,
+      run: ({ order_id }, { sessionId, executionId, callId }) => {
+        contexts.push({ sessionId, executionId, callId });
+        return Promise.resolve({ refunded: order_id });
+      },
+    });
+    const store = createMemoryStore();
+    const deps = {
+      registry: createToolRegistry([refund]),
+      store,
+      approvalFor: () => {
+        throw new Error('not expected');
+      },
+    };
+    const input: ToolInput = {
+      session_id: 'ses_9',
+      execution_id: 'exec_9',
+      call: { call_id: 'call_9', tool: 'refund', args: { order_id: 'o-1' } },
+      depth: 0,
+    };
+    const signal = new AbortController().signal;
+    expect(await runToolCall(deps, input, signal)).toEqual({ refunded: 'o-1' });
+    expect(await runToolCall(deps, input, signal)).toEqual({ refunded: 'o-1' });
+    expect(contexts).toEqual([{ sessionId: 'ses_9', executionId: 'exec_9', callId: 'call_9' }]);
+    expect((await store.getToolOutcome('call_9'))?.status).toBe('succeeded');
   });
 });

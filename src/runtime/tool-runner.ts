@@ -3,7 +3,7 @@ import {
   type ApprovalRequest,
   type ToolInput,
 } from '../../machines/session.types.ts';
-import { abortError } from '../agent/tool.ts';
+import { abortError, type ToolContext } from '../agent/tool.ts';
 import type { ToolRegistry } from '../agent/tool-registry.ts';
 import { AppError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
@@ -33,11 +33,11 @@ export async function runToolCall(
   signal: AbortSignal,
 ): Promise<unknown> {
   const { call } = input;
-  const context = {
+  const context: ToolContext = {
     signal,
-    session_id: input.session_id,
-    execution_id: input.execution_id,
-    call_id: call.call_id,
+    sessionId: input.session_id,
+    executionId: input.execution_id,
+    callId: call.call_id,
   };
   const tool = deps.registry.get(call.tool);
   if (!tool || tool.idempotent) return deps.registry.run(call.tool, call.args, context);

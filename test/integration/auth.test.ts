@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testTargets } from '../support/targets.ts';
 import { createLogger } from '../../src/logger.ts';
-import type { App } from '../../src/main.ts';
+import type { App } from '../support/test-app.ts';
 
 import { TEST_SECRET, createSession, http, signToken, startTestApp } from '../support/test-app.ts';
 import { connect } from '../support/ws-client.ts';

@@ -9,7 +9,7 @@ import {
   type OutboundEvent,
   type SessionClient,
 } from '../../src/client/index.ts';
-import type { App } from '../../src/main.ts';
+import type { App } from '../support/test-app.ts';
 import type { Store } from '../../src/store/store.ts';
 import { openTestStore, type TestStore } from '../support/stores.ts';
 import { createSession, signToken, startTestApp } from '../support/test-app.ts';

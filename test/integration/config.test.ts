@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.ts';
-import { startApp, type App } from '../../src/main.ts';
+import { startServer, type ServerHandle } from '../../src/start-server.ts';
 import { TEST_SECRET } from '../support/test-app.ts';
 import { connect } from '../support/ws-client.ts';
 
@@ -113,15 +113,15 @@ describe('configuration', () => {
   });
 
   it('refuses AUTH_MODE=dev on a non-loopback HOST', async () => {
-    const config = loadConfig({
-      AUTH_MODE: 'dev',
-      HOST: '0.0.0.0',
-      PORT: '0',
-      DATA_DIR: 'memory://',
-    });
-    let app: App | undefined;
+    let app: ServerHandle | undefined;
     try {
-      app = await startApp({ config });
+      app = await startServer({
+        auth: { mode: 'dev' },
+        host: '0.0.0.0',
+        port: 0,
+        dataDir: 'memory://',
+        logLevel: 'silent',
+      });
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as Error).message).toMatch(/AUTH_MODE=dev.*0\.0\.0\.0/);
@@ -129,7 +129,7 @@ describe('configuration', () => {
     } finally {
       await app?.close();
     }
-    throw new Error('startApp accepted AUTH_MODE=dev on 0.0.0.0');
+    throw new Error('startServer accepted dev auth on 0.0.0.0');
   });
 
   it('npm start: a bad variable stops the process with exit code 1, naming it', async () => {
@@ -150,8 +150,7 @@ describe('configuration', () => {
         const created = await fetch(`${url}/api/v1/sessions`, { method: 'POST' });
         expect(created.status).toBe(201);
         const { id } = (await created.json()) as { id: string };
-        const app = { url } as App;
-        const socket = await connect(app, { session_id: id });
+        const socket = await connect({ url }, { session_id: id });
         expect((await socket.waitFor('connected')).data.user_id).toBe('dev');
         socket.send({ type: 'execute', command: 'echo before shutdown' });
         await socket.waitFor('complete');

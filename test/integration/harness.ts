@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect } from 'vitest';
-import type { App } from '../../src/main.ts';
+import type { App } from '../support/test-app.ts';
 import { outboundEventSchema } from '../../src/protocol/outbound.ts';
 import { openTestStore, type TestStore } from '../support/stores.ts';
 import type { Target } from '../support/targets.ts';

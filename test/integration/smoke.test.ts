@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testTargets } from '../support/targets.ts';
-import type { App } from '../../src/main.ts';
+import type { App } from '../support/test-app.ts';
 import { openTestStore, type TestStore } from '../support/stores.ts';
 import { createSession, signToken, startTestApp } from '../support/test-app.ts';
 import { connect } from '../support/ws-client.ts';

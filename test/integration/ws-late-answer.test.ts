@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { App } from '../../src/main.ts';
+import type { App } from '../support/test-app.ts';
 import { createMemoryStore } from '../../src/store/memory-store.ts';
 import type { Store } from '../../src/store/store.ts';
 import { createSession, signToken, startTestApp } from '../support/test-app.ts';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testTargets } from '../support/targets.ts';
 import { sessionMachine } from '../../machines/session.machine.ts';
 import { createManualClock, type ManualClock } from '../support/manual-clock.ts';
-import type { App } from '../../src/main.ts';
+import type { App } from '../support/test-app.ts';
 import { machineTransitions } from '../../scripts/statechart-graph.ts';
 import { openTestStore, type TestStore } from '../support/stores.ts';
 import { signToken, startTestApp } from '../support/test-app.ts';

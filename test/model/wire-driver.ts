@@ -1,7 +1,7 @@
 import { expect } from 'vitest';
 import type { PlanStep } from '../../machines/session.events.ts';
 import type { SessionState } from '../../machines/session.types.ts';
-import type { App } from '../../src/main.ts';
+import type { App } from '../support/test-app.ts';
 import type { ManualClock } from '../support/manual-clock.ts';
 import { createSession, http } from '../support/test-app.ts';
 import { connect, type TestSocket, type WireEvent } from '../support/ws-client.ts';

@@ -1,33 +1,58 @@
 import { SignJWT } from 'jose';
 import pino from 'pino';
+import { builtinTools } from '../../src/agent/builtin-tools.ts';
+import { createLedger, type Ledger } from '../../src/agent/ledger.ts';
 import { loadConfig } from '../../src/config.ts';
-import { startApp, type App, type AppOptions } from '../../src/main.ts';
+import { serverOptionsFromConfig, type ServerOptions } from '../../src/server-options.ts';
+import { startApp, type App as RunningApp } from '../../src/start-server.ts';
 import type { Store } from '../../src/store/store.ts';
-import type { TransportName } from './targets.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
 
-export interface TestAppOptions extends Omit<AppOptions, 'config' | 'store'> {
+/** The running app, and the demo ledger its built-in tools move money in. */
+export interface App extends RunningApp {
+  ledger: Ledger;
+}
+
+export interface TestAppOptions extends Omit<ServerOptions, 'store' | 'auth'> {
   store: Store;
   authMode?: 'dev' | 'jwt';
-  /** `uws` forces uWebSockets.js (fails where no build loads); default: the server's choice. */
-  transport?: TransportName;
+  /** Environment variables, read as `npm start` reads them. */
   env?: Record<string, string>;
+  ledger?: Ledger;
+  auth?: Partial<NonNullable<ServerOptions['auth']>>;
 }
 
 /** The real server on 127.0.0.1:0 over the given store (which the caller closes). */
-export function startTestApp(options: TestAppOptions): Promise<App> {
-  const { store, authMode = 'jwt', env = {}, transport, ...rest } = options;
+export async function startTestApp(options: TestAppOptions): Promise<App> {
+  const {
+    store,
+    authMode = 'jwt',
+    env = {},
+    ledger = createLedger(),
+    auth,
+    limits,
+    ...rest
+  } = options;
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
     AUTH_MODE: authMode,
     LOG_LEVEL: 'silent',
     ...(authMode === 'jwt' ? { JWT_SECRET: TEST_SECRET } : {}),
-    ...(transport ? { TRANSPORT: transport } : {}),
     ...env,
   });
-  return startApp({ config, store, logger: pino({ level: 'silent' }), ...rest });
+  const { databaseUrl: _url, dataDir: _dir, ...fromConfig } = serverOptionsFromConfig(config);
+  const app = await startApp({
+    ...fromConfig,
+    auth: { ...fromConfig.auth, mode: config.authMode, ...auth },
+    limits: { ...fromConfig.limits, ...limits },
+    store,
+    tools: builtinTools(ledger),
+    logger: pino({ level: 'silent' }),
+    ...rest,
+  });
+  return Object.assign(app, { ledger });
 }
 
 /** An HS256 token for `sub`; `roles`, expiry and audience as a test needs. */

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import type { App } from '../../src/main.ts';
+import type { App } from './test-app.ts';
 
 export interface WireEvent {
   type: string;

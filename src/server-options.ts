@@ -1,0 +1,141 @@
+import type { JSONWebKeySet } from 'jose';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Planner } from './agent/planner.ts';
+import type { ToolDefinition } from './agent/tool.ts';
+import { ConfigError, type Config } from './config.ts';
+import type { Clock } from './runtime/clock.ts';
+import type { SocketLimits, TransportPreference } from './server/index.ts';
+import { builtinTools } from './agent/builtin-tools.ts';
+import { createOpenAIPlanner } from './agent/openai/index.ts';
+import type { Store } from './store/store.ts';
+
+export interface AuthOptions {
+  /** `dev`: no token, every caller is user "dev" (loopback hosts only). `jwt`: verified tokens. */
+  mode: 'dev' | 'jwt';
+  /** HS256 secret, at least 32 characters. */
+  secret?: string | undefined;
+  /** A JWKS endpoint, or an inline `jwks`, for asymmetric keys. */
+  jwksUrl?: string | undefined;
+  jwks?: JSONWebKeySet | undefined;
+  issuer?: string | undefined;
+  audience?: string | undefined;
+}
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface ServerOptions {
+  /** Exactly the tools the agent may call. Default: the built-in demo tools. */
+  tools?: readonly ToolDefinition[] | undefined;
+  /** Default: the built-in planner (a `plan` in `execute`, else simple command rules). */
+  planner?: Planner | undefined;
+  /** A store the caller opened and closes; otherwise one is opened from databaseUrl/dataDir. */
+  store?: Store | undefined;
+  /** PostgreSQL (`postgres://...`); when unset, embedded PGlite in `dataDir`. */
+  databaseUrl?: string | undefined;
+  /** PGlite directory (default `./data`); `memory://` for a throwaway database. */
+  dataDir?: string | undefined;
+  /** Default `{ mode: 'dev' }`, refused on a non-loopback host. */
+  auth?: AuthOptions | undefined;
+  /** A pino logger; default one at `logLevel` (default `info`) on stdout. */
+  logger?: Logger | undefined;
+  logLevel?: LogLevel | undefined;
+  limits?: Partial<SocketLimits> | undefined;
+  /** Default `127.0.0.1`. */
+  host?: string | undefined;
+  /** Default 8000; 0 picks a free port (see the handle's `port`). */
+  port?: number | undefined;
+  /** How long an approval request stays open (default 15 minutes). */
+  approvalTtlMs?: number | undefined;
+  clock?: Clock | undefined;
+  /** `auto` (default): uWebSockets.js where a build loads, else the portable `ws` transport. */
+  transport?: TransportPreference | undefined;
+}
+
+const scalarSchema = z.object({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65_535).default(8000),
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  dataDir: z.string().min(1).default('./data'),
+  approvalTtlMs: z
+    .number()
+    .int()
+    .min(1_000)
+    .default(15 * 60_000),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  transport: z.enum(['auto', 'uws', 'portable']).default('auto'),
+});
+
+const authSchema = z
+  .object({
+    mode: z.enum(['dev', 'jwt']),
+    secret: z.string().min(32, 'must be at least 32 characters').optional(),
+    jwksUrl: z.url().optional(),
+    jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+    issuer: z.string().optional(),
+    audience: z.string().optional(),
+  })
+  .refine((a) => a.mode === 'dev' || a.secret || a.jwksUrl || a.jwks, {
+    message: 'jwt auth needs a secret, a jwks or a jwksUrl',
+    path: ['mode'],
+  });
+
+export type ResolvedScalars = z.output<typeof scalarSchema>;
+
+/** The options with their defaults; a bad value throws a ConfigError naming the option. */
+export function resolveServerOptions(options: ServerOptions): ResolvedScalars & {
+  auth: AuthOptions;
+} {
+  const scalars = scalarSchema.safeParse(definedOnly(options));
+  const auth = authSchema.safeParse(definedOnly(options.auth ?? { mode: 'dev' }));
+  const issues = [
+    ...(scalars.error?.issues ?? []),
+    ...(auth.error?.issues.map((i) => ({ ...i, path: ['auth', ...i.path] })) ?? []),
+  ];
+  if (options.tools !== undefined && !Array.isArray(options.tools)) {
+    issues.push({ code: 'custom', path: ['tools'], message: 'must be an array of tools' });
+  }
+  if (options.planner !== undefined && typeof options.planner?.next !== 'function') {
+    issues.push({ code: 'custom', path: ['planner'], message: 'must have a next() method' });
+  }
+  if (options.store && (options.databaseUrl !== undefined || options.dataDir !== undefined)) {
+    issues.push({ code: 'custom', path: ['store'], message: 'pass store or databaseUrl/dataDir' });
+  }
+  if (!scalars.success || !auth.success || issues.length > 0) {
+    const lines = issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid server options:\n  ${lines.join('\n  ')}`);
+  }
+  return { ...scalars.data, auth: options.auth ?? { mode: 'dev' } };
+}
+
+/** Drops keys whose value is undefined, so zod applies the defaults. */
+function definedOnly(value: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
+}
+
+/** What `npm start` and `hitl-runtime serve` pass: the environment's configuration. */
+export function serverOptionsFromConfig(config: Config): ServerOptions {
+  const tools = builtinTools();
+  return {
+    tools,
+    ...(config.openai ? { planner: createOpenAIPlanner({ ...config.openai, tools }) } : {}),
+    transport: config.transport,
+    host: config.host,
+    port: config.port,
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    logLevel: config.logLevel,
+    approvalTtlMs: config.approvalTtlMs,
+    limits: { maxConnections: config.maxConnections },
+    auth: {
+      mode: config.authMode,
+      secret: config.jwtSecret,
+      jwksUrl: config.jwksUrl,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+    },
+  };
+}
