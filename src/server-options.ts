@@ -1,4 +1,3 @@
-import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Planner } from './agent/planner.ts';
@@ -8,19 +7,11 @@ import type { Clock } from './runtime/clock.ts';
 import type { SocketLimits, TransportPreference } from './server/index.ts';
 import { builtinTools } from './agent/builtin-tools.ts';
 import { createOpenAIPlanner } from './agent/openai/index.ts';
+import type { AuthConfig } from './auth/index.ts';
 import type { Store } from './store/store.ts';
 
-export interface AuthOptions {
-  /** `dev`: no token, every caller is user "dev" (loopback hosts only). `jwt`: verified tokens. */
-  mode: 'dev' | 'jwt';
-  /** HS256 secret, at least 32 characters. */
-  secret?: string | undefined;
-  /** A JWKS endpoint, or an inline `jwks`, for asymmetric keys. */
-  jwksUrl?: string | undefined;
-  jwks?: JSONWebKeySet | undefined;
-  issuer?: string | undefined;
-  audience?: string | undefined;
-}
+/** How callers are authenticated (the same shape the authenticator takes). */
+export type AuthOptions = AuthConfig;
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 

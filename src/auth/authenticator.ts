@@ -11,8 +11,11 @@ import { AppError } from '../errors.ts';
 import type { Principal } from './principal.ts';
 
 export interface AuthConfig {
+  /** `dev`: no token, every caller is user "dev" (loopback hosts only). `jwt`: verified tokens. */
   mode: 'dev' | 'jwt';
+  /** HS256 secret, at least 32 characters. */
   secret?: string | undefined;
+  /** A JWKS endpoint, or an inline `jwks`, for asymmetric keys. */
   jwksUrl?: string | undefined;
   /** A JWKS given inline (tests, or keys shipped with the deployment). */
   jwks?: JSONWebKeySet | undefined;

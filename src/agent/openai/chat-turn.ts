@@ -36,13 +36,7 @@ export async function readChatTurn(
   if (!response.body) throw llmErrors.streamError('the answer had no body');
 
   const assembler = createToolCallAssembler();
-  const turn: ModelTurn = {
-    text: '',
-    model: undefined,
-    finish_reason: null,
-    usage: null,
-    tool_calls: [],
-  };
+  const turn = emptyTurn();
   let done = false;
   for await (const data of readSseData(response.body, progress)) {
     if (data.trim() === '[DONE]') {
@@ -72,13 +66,7 @@ export async function readChatTurn(
 
 function readCompletion(body: string, onDelta: (delta: string) => void): ModelTurn {
   const completion = parseJson(body, chatCompletionSchema, 'the answer');
-  const turn: ModelTurn = {
-    text: '',
-    model: undefined,
-    finish_reason: null,
-    usage: null,
-    tool_calls: [],
-  };
+  const turn = emptyTurn();
   applyCommon(turn, completion);
   const choice = completion.choices?.[0];
   if (!choice) throw llmErrors.streamError('the answer has no choices');
@@ -118,4 +106,8 @@ function parseJson<T>(text: string, schema: z.ZodType<T>, what: string): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw llmErrors.streamError(`${what} has an unexpected shape`);
   return parsed.data;
+}
+
+function emptyTurn(): ModelTurn {
+  return { text: '', model: undefined, finish_reason: null, usage: null, tool_calls: [] };
 }
