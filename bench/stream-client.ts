@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 /** What one socket saw of one execution (performance.now() times). */
 export interface ExecutionTrace {
   firstDeltaAt: number;
+  lastDeltaAt: number;
   completeAt: number;
   /** message_delta frames received. */
   frames: number;
@@ -36,6 +37,7 @@ export async function connectSession(url: string, sessionId: string): Promise<St
       if (!trace || !settle) return;
       if (event.type === 'message_delta') {
         if (trace.frames === 0) trace.firstDeltaAt = at;
+        trace.lastDeltaAt = at;
         trace.frames += 1;
         trace.chars += event.data?.delta?.length ?? 0;
       } else if (event.type === 'complete') {
@@ -50,7 +52,7 @@ export async function connectSession(url: string, sessionId: string): Promise<St
   return {
     execute(command) {
       if (settle) return Promise.reject(new Error('an execution is already running'));
-      trace = { firstDeltaAt: NaN, completeAt: NaN, frames: 0, chars: 0 };
+      trace = { firstDeltaAt: NaN, lastDeltaAt: NaN, completeAt: NaN, frames: 0, chars: 0 };
       const done = new Promise<ExecutionTrace>((resolve, reject) => (settle = { resolve, reject }));
       ws.send(JSON.stringify({ type: 'execute', command }));
       return done.finally(() => {

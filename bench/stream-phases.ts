@@ -24,7 +24,9 @@ export interface TokenRun extends Record<string, number> {
   framesPerAnswer: number;
   /** Upstream first -> last content chunk of a long answer (median), ms. */
   answerMs: number;
-  /** Frames a 30 ms coalescing would send over answerMs: answerMs / 30 + 1. */
+  /** The client's first -> last message_delta of a long answer (median), ms. */
+  deltaSpanMs: number;
+  /** Frames a 30 ms coalescing sends over deltaSpanMs: deltaSpanMs / 30 + 1. */
   expectedFrames: number;
   /** Upstream first content chunk -> `complete` of a long answer (median), ms. */
   completeMs: number;
@@ -82,9 +84,10 @@ export async function tokenRun(
   upstream: StreamUpstream,
   answers: number,
   tokens: number,
+  gapMs: number,
 ): Promise<TokenRun> {
   const cpuOf = async (chunks: number) => {
-    upstream.setChunks(chunks);
+    upstream.setChunks(chunks, gapMs);
     const before = await threadCpuUs(serverPid);
     const samples = await executeAll(sockets, upstream, answers);
     return { cpuUs: (await threadCpuUs(serverPid)) - before, samples };
@@ -92,12 +95,14 @@ export async function tokenRun(
   const baseline = await cpuOf(1);
   const stream = await cpuOf(tokens);
   const answerMs = median(stream.samples.map((s) => s.timing.lastChunkAt - s.timing.firstChunkAt));
+  const deltaSpanMs = median(stream.samples.map((s) => s.trace.lastDeltaAt - s.trace.firstDeltaAt));
   return {
     cpuPerTokenUs: (stream.cpuUs - baseline.cpuUs) / (answers * (tokens - 1)),
     cpuPerExecutionUs: baseline.cpuUs / answers,
     framesPerAnswer: median(stream.samples.map((s) => s.trace.frames)),
     answerMs,
-    expectedFrames: answerMs / 30 + 1,
+    deltaSpanMs,
+    expectedFrames: deltaSpanMs / 30 + 1,
     completeMs: median(stream.samples.map((s) => s.trace.completeAt - s.timing.firstChunkAt)),
   };
 }

@@ -12,7 +12,9 @@ export async function threadCpuUs(pid: number): Promise<number> {
     const times = await Promise.all(
       tids.map(async (tid) => {
         try {
-          return Number((await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')).split(' ')[0]);
+          return Number(
+            (await readFile(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')).split(' ')[0],
+          );
         } catch {
           return 0; // the thread ended between readdir and read
         }

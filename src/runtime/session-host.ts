@@ -15,6 +15,8 @@ export interface SessionHostDeps {
   logic: SessionLogic;
   clock: Clock;
   logger: Logger;
+  /** Called once, when an event could not be stored: this host sends nothing more. */
+  onBroken?: () => void;
 }
 
 export interface SessionHost {
@@ -169,11 +171,13 @@ export function startSessionHost(
         if (!broken) for (const event of events) fanout.publish(event);
       })
       .catch((error: unknown) => {
+        if (broken) return;
         broken = true;
         log.error(
           { err: error, seq: events[0]?.seq },
           'events not stored; the session will be restored',
         );
+        deps.onBroken?.();
       });
   }
 

@@ -45,6 +45,11 @@ export interface SessionRuntime {
     status?: ApprovalStatus;
     session_id?: string;
   }): Promise<ApprovalRecord[]>;
+  /**
+   * Called when a session's host is dropped because an event could not be stored: whoever
+   * holds it (a socket) lets go; the next getSession restores it from its stored snapshot.
+   */
+  onSessionLost(listener: (sessionId: string) => void): () => void;
   /** Restores every session that was mid-flight when the process stopped. */
   restoreActive(): Promise<number>;
   activeCount(): number;
@@ -56,6 +61,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
   const clock = deps.clock ?? systemClock;
   const hosts = new Map<string, SessionHost>();
   const loading = new Map<string, Promise<SessionHost | undefined>>();
+  const lostListeners = new Set<(sessionId: string) => void>();
 
   const logic = createSessionLogic({
     planner: deps.planner,
@@ -98,9 +104,24 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
         409,
       );
     }
-    const started = startSessionHost({ store, logic, clock, logger }, record);
+    const started = startSessionHost(
+      { store, logic, clock, logger, onBroken: () => lose(record.id, started) },
+      record,
+    );
     hosts.set(record.id, started);
     return started;
+  }
+
+  /** A host that cannot store its events stops at once; its session comes back on demand. */
+  function lose(id: string, broken: SessionHost): void {
+    if (hosts.get(id) !== broken) return;
+    hosts.delete(id);
+    logger.warn(
+      { sessionId: id },
+      'session dropped after a failed write; it is restored on demand',
+    );
+    broken.stop().catch(() => undefined);
+    for (const listener of lostListeners) listener(id);
   }
 
   /** `known`: the record, when the caller already read it (restore at start). */
@@ -196,6 +217,10 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
         }
       }
       return restored;
+    },
+    onSessionLost(listener) {
+      lostListeners.add(listener);
+      return () => void lostListeners.delete(listener);
     },
     activeCount: () => hosts.size,
     async close() {

@@ -45,18 +45,31 @@ class SocketClosed extends Error {}
 export function createSocketHub(deps: SocketHubDeps): SocketHub {
   const { runtime, auth, logger, limits } = deps;
   const sockets = new Set<Connection>();
-  const publishers = new Map<string, Promise<() => void>>();
+  /** Hosts with a publisher: a restored session is a new host and gets its own. */
+  const published = new WeakSet<SessionHost>();
   let pendingUpgrades = 0;
   let nextId = 1;
 
+  // A session whose host was dropped (a failed write) comes back from its snapshot as a new
+  // host: its sockets are closed with 1012 so that they resume with last_seq from the log, and
+  // the next socket gets a publisher bound to the new host.
+  runtime.onSessionLost((sessionId) => {
+    for (const conn of sockets) {
+      if (conn.state.session.id === sessionId)
+        conn.end(1012, 'session restored: resume with last_seq');
+    }
+  });
+
   /** One broadcast per session: every live socket of it is subscribed to its topic. */
   function ensurePublisher(session: SessionHost): void {
-    if (publishers.has(session.id)) return;
+    if (published.has(session)) return;
+    published.add(session);
     const topic = topicOf(session.id);
-    publishers.set(
-      session.id,
-      session.subscribe(session.lastSeq(), (event) => deps.publish(topic, JSON.stringify(event))),
-    );
+    session
+      .subscribe(session.lastSeq(), (event) => deps.publish(topic, JSON.stringify(event)))
+      .catch((error: unknown) =>
+        logger.error({ err: error, sessionId: session.id }, 'publisher failed'),
+      );
     session.stream.onFrame((frame) =>
       deps.publish(topic, JSON.stringify(session.deltaEvent(frame))),
     );
@@ -155,6 +168,8 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
   function start(conn: Connection): void {
     const { state } = conn;
     const { session } = state;
+    // Dropped while this socket was being upgraded: it resumes on the restored session.
+    if (session.isBroken()) return conn.end(1012, 'session restored: resume with last_seq');
     const afterSeq = state.afterSeq ?? session.lastSeq();
     state.log.debug('socket open');
     reply(conn, 'connected', {

@@ -36,7 +36,7 @@ async function startLlmServer(data: DurableData, env: Record<string, string>): P
     if (url) {
       return {
         url,
-        output: run.output,
+        output: () => run.output(),
         kill() {
           if (run.child.exitCode === null && run.child.signalCode === null) {
             run.child.kill('SIGKILL');
@@ -67,99 +67,116 @@ async function until(condition: () => Promise<boolean>, what: string): Promise<v
 }
 
 /** One story per target: an approved LLM call dies mid-run, then the restarted server. */
-describe.each(testTargets())('LLM-proposed call across a SIGKILL on $name', ({ backend, transport }) => {
-  let data: DurableData;
-  let fake: FakeChatServer;
-  let dir: string;
-  let env: Record<string, string>;
-  let server: LlmServer | undefined;
-  const sockets: TestSocket[] = [];
-  let sessionId: string;
-  let first: WireEvent;
-  let again: WireEvent;
-  let socket: TestSocket;
+describe.each(testTargets())(
+  'LLM-proposed call across a SIGKILL on $name',
+  ({ backend, transport }) => {
+    let data: DurableData;
+    let fake: FakeChatServer;
+    let dir: string;
+    let env: Record<string, string>;
+    let payoutLog: string;
+    let server: LlmServer | undefined;
+    const sockets: TestSocket[] = [];
+    let sessionId: string;
+    let first: WireEvent;
+    let again: WireEvent;
+    let socket: TestSocket;
 
-  async function open(lastSeq?: number): Promise<TestSocket> {
-    const opened = await connect(server!, {
-      session_id: sessionId,
-      ...(lastSeq === undefined ? {} : { last_seq: lastSeq }),
+    async function open(lastSeq?: number): Promise<TestSocket> {
+      const opened = await connect(server!, {
+        session_id: sessionId,
+        ...(lastSeq === undefined ? {} : { last_seq: lastSeq }),
+      });
+      sockets.push(opened);
+      await opened.waitFor('connected');
+      return opened;
+    }
+
+    beforeAll(async () => {
+      data = await createDurableData(backend, transport);
+      fake = await startFakeChatServer();
+      dir = await mkdtemp(join(tmpdir(), 'hitl-llm-crash-'));
+      payoutLog = join(dir, 'payouts.log');
+      env = { PAYOUT_LOG: payoutLog, OPENAI_BASE_URL: fake.baseUrl };
     });
-    sockets.push(opened);
-    await opened.waitFor('connected');
-    return opened;
-  }
-
-  beforeAll(async () => {
-    data = await createDurableData(backend, transport);
-    fake = await startFakeChatServer();
-    dir = await mkdtemp(join(tmpdir(), 'hitl-llm-crash-'));
-    env = { PAYOUT_LOG: join(dir, 'payouts.log'), OPENAI_BASE_URL: fake.baseUrl };
-  });
-  afterAll(async () => {
-    for (const s of sockets) s.ws.terminate();
-    await server?.kill();
-    await fake?.close();
-    await data?.dispose();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
-
-  it('a crash inside the approved call gives tool_outcome_unknown, not a second run', async () => {
-    fake.enqueue({
-      events: [
-        ...toolCallChunks({ id: MODEL_CALL_ID, name: 'payout', args: ARGS }, 4),
-        finishChunk('tool_calls'),
-      ],
+    afterAll(async () => {
+      for (const s of sockets) s.ws.terminate();
+      await server?.kill();
+      await fake?.close();
+      await data?.dispose();
+      if (dir) await rm(dir, { recursive: true, force: true });
     });
-    server = await startLlmServer(data, env);
-    sessionId = await createSession(server);
-    const before = await open();
-    before.send({ type: 'execute', command: 'pay alice 125' });
-    first = await before.waitFor('approval_required', { timeoutMs: 10_000 });
-    expect(first.data).toMatchObject({ tool: 'payout', args: ARGS });
-    before.send({ type: 'approve', request_id: first.data.request_id });
-    await until(async () => (await payoutLines(env['PAYOUT_LOG']!)).length > 0, 'the payout');
-    expect(await payoutLines(env['PAYOUT_LOG']!)).toEqual([first.data.call_id]);
-    const lastSeq = before.events.at(-1)!.seq;
-    expect(await server.kill()).toEqual({ code: null, signal: 'SIGKILL' });
-    await before.closed;
 
-    server = await startLlmServer(data, env);
-    socket = await open(lastSeq);
-    const unknown = await socket.waitFor(
-      (e) => e.type === 'error' && e.data.code === 'tool_outcome_unknown',
-      { timeoutMs: 10_000 },
+    it('a crash inside the approved call gives tool_outcome_unknown, not a second run', async () => {
+      fake.enqueue({
+        events: [
+          ...toolCallChunks({ id: MODEL_CALL_ID, name: 'payout', args: ARGS }, 4),
+          finishChunk('tool_calls'),
+        ],
+      });
+      server = await startLlmServer(data, env);
+      sessionId = await createSession(server);
+      const before = await open();
+      before.send({ type: 'execute', command: 'pay alice 125' });
+      first = await before.waitFor('approval_required', { timeoutMs: 10_000 });
+      expect(first.data).toMatchObject({ tool: 'payout', args: ARGS });
+      before.send({ type: 'approve', request_id: first.data.request_id });
+      await until(async () => (await payoutLines(payoutLog)).length > 0, 'the payout');
+      expect(await payoutLines(payoutLog)).toEqual([first.data.call_id]);
+      const lastSeq = before.events.at(-1)!.seq;
+      expect(await server.kill()).toEqual({ code: null, signal: 'SIGKILL' });
+      await before.closed;
+
+      server = await startLlmServer(data, env);
+      socket = await open(lastSeq);
+      const unknown = await socket.waitFor(
+        (e) => e.type === 'error' && e.data.code === 'tool_outcome_unknown',
+        { timeoutMs: 10_000 },
+      );
+      expect(unknown.data.call_id).toBe(first.data.call_id);
+      again = await socket.waitFor('approval_required', { from: socket.events.indexOf(unknown) });
+      expect(again.data).toMatchObject({ tool: 'payout', args: ARGS });
+      expect(again.data.call_id).not.toBe(first.data.call_id);
+      expect(again.data.request_id).not.toBe(first.data.request_id);
+
+      // Nothing ran twice and the model was not asked again (a short grace for a stray run).
+      await sleep(200);
+      expect(await payoutLines(payoutLog)).toEqual([first.data.call_id]);
+      expect(fake.requests).toHaveLength(1);
+      expect(
+        socket.events.filter((e) => e.type === 'error').map((e) => String(e.data.code)),
+      ).toEqual(['tool_outcome_unknown']);
+    }, 90_000);
+
+    // Fails today: the re-issued request has a new call id, so the model's own call stays
+    // unsettled in the history and the OpenAI planner proposes it again (under its original id)
+    // instead of asking the model; approving that gives tool_outcome_unknown again, round and
+    // round. Flip to `it` once the re-issued call settles the model's call.
+    it.fails(
+      'rejecting the re-issued call tells the model, which ends the execution',
+      async () => {
+        expect(again, 'the crash test ran').toBeDefined();
+        fake.enqueue({
+          events: [textChunk('Not paid: a human rejected it.'), finishChunk('stop')],
+        });
+        const from = socket.events.length;
+        socket.send({ type: 'reject', request_id: again.data.request_id, reason: 'paid by hand' });
+        const end = await socket.waitFor(
+          (e) => e.type === 'complete' || e.type === 'approval_required' || e.type === 'error',
+          { from, timeoutMs: 10_000 },
+        );
+        expect(end.type).toBe('complete');
+        expect(fake.requests).toHaveLength(2);
+        const messages = (fake.requests[1]!.body as { messages: { role: string }[] }).messages;
+        expect(messages.filter((m) => m.role === 'tool')).toEqual([
+          expect.objectContaining({
+            tool_call_id: MODEL_CALL_ID,
+            content: expect.stringContaining('paid by hand'),
+          }),
+        ]);
+        expect(await payoutLines(payoutLog)).toEqual([first.data.call_id]);
+      },
+      30_000,
     );
-    expect(unknown.data.call_id).toBe(first.data.call_id);
-    again = await socket.waitFor('approval_required', { from: socket.events.indexOf(unknown) });
-    expect(again.data).toMatchObject({ tool: 'payout', args: ARGS });
-    expect(again.data.call_id).not.toBe(first.data.call_id);
-    expect(again.data.request_id).not.toBe(first.data.request_id);
-
-    // Nothing ran twice and the model was not asked again, even a moment later.
-    await sleep(300);
-    expect(await payoutLines(env['PAYOUT_LOG']!)).toEqual([first.data.call_id]);
-    expect(fake.requests).toHaveLength(1);
-    expect(socket.events.filter((e) => e.type === 'error').map((e) => e.data.code)).toEqual([
-      'tool_outcome_unknown',
-    ]);
-  }, 90_000);
-
-  it('rejecting the re-issued call tells the model, which ends the execution', async () => {
-    expect(again, 'the crash test ran').toBeDefined();
-    fake.enqueue({ events: [textChunk('Not paid: a human rejected it.'), finishChunk('stop')] });
-    const from = socket.events.length;
-    socket.send({ type: 'reject', request_id: again.data.request_id, reason: 'paid by hand' });
-    const end = await socket.waitFor(
-      (e) => e.type === 'complete' || e.type === 'approval_required' || e.type === 'error',
-      { from, timeoutMs: 10_000 },
-    );
-    console.log(socket.events.slice(from).map((e) => [e.type, e.data]));
-    expect(end.type).toBe('complete');
-    expect(fake.requests).toHaveLength(2);
-    const messages = (fake.requests[1]!.body as { messages: { role: string }[] }).messages;
-    expect(messages.filter((m) => m.role === 'tool')).toEqual([
-      expect.objectContaining({ tool_call_id: MODEL_CALL_ID }),
-    ]);
-    expect(await payoutLines(env['PAYOUT_LOG']!)).toEqual([first.data.call_id]);
-  }, 30_000);
-});
+  },
+);
