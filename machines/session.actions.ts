@@ -136,6 +136,7 @@ export const sessionActions = {
       call_id: pending.call_id,
       tool: pending.tool,
       args: pending.args,
+      ...(pending.replaces !== undefined ? { replaces: pending.replaces } : {}),
       reason: rejectionReason(event),
       by: event.type === 'reject' ? event.by : 'system',
     };

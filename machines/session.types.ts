@@ -18,6 +18,11 @@ export interface ToolCall {
   call_id: string;
   tool: string;
   args: ToolArgs;
+  /**
+   * The call this one stands in for: a call whose outcome was unknown after a crash is asked
+   * again under a new id, and its outcome answers the original (what the model asked for).
+   */
+  replaces?: string;
 }
 
 export interface ApprovalRequest extends ToolCall {
@@ -51,8 +56,8 @@ export interface AssistantMessage {
 
 /** What the planner sees of earlier steps of the execution. */
 export type HistoryEntry =
-  | { kind: 'result'; call_id: string; tool: string; args: ToolArgs; result: unknown }
-  | { kind: 'rejected'; call_id: string; tool: string; args: ToolArgs; reason: string; by: string }
+  | ({ kind: 'result'; result: unknown } & ToolCall)
+  | ({ kind: 'rejected'; reason: string; by: string } & ToolCall)
   | { kind: 'message'; message: AssistantMessage };
 
 export interface SessionInput {

@@ -11,3 +11,11 @@ export function isToolOutcome(entry: HistoryEntry): entry is ToolOutcome {
 export function toolOutcomes(history: readonly HistoryEntry[]): ToolOutcome[] {
   return history.filter(isToolOutcome);
 }
+
+/** The call an outcome answers: its own, or the one it was asked again for after a crash. */
+export const answeredCall = (outcome: ToolOutcome): string => outcome.replaces ?? outcome.call_id;
+
+/** The latest outcome of each call, by the call id it answers. */
+export function outcomesByCall(history: readonly HistoryEntry[]): Map<string, ToolOutcome> {
+  return new Map(toolOutcomes(history).map((outcome) => [answeredCall(outcome), outcome]));
+}

@@ -10,6 +10,8 @@ export const pendingApprovalSchema = z.object({
   reason: z.string(),
   expires_at: z.string(),
   subagent_id: z.string().optional(),
+  /** Set when this asks again for a call whose outcome was unknown after a crash: that call. */
+  replaces: z.string().optional(),
 });
 export type PendingApproval = z.infer<typeof pendingApprovalSchema>;
 

@@ -88,6 +88,7 @@ function outcomeUnknown(deps: ToolRunnerDeps, input: ToolInput): ToolOutcomeUnkn
       call_id: newId('call'),
       tool: call.tool,
       args: call.args,
+      replaces: call.replaces ?? call.call_id,
       reason: `the outcome of ${call.tool} call ${call.call_id} is unknown after a restart: check before approving it again`,
     }),
   );

@@ -148,35 +148,29 @@ describe.each(testTargets())(
       ).toEqual(['tool_outcome_unknown']);
     }, 90_000);
 
-    // Fails today: the re-issued request has a new call id, so the model's own call stays
-    // unsettled in the history and the OpenAI planner proposes it again (under its original id)
-    // instead of asking the model; approving that gives tool_outcome_unknown again, round and
-    // round. Flip to `it` once the re-issued call settles the model's call.
-    it.fails(
-      'rejecting the re-issued call tells the model, which ends the execution',
-      async () => {
-        expect(again, 'the crash test ran').toBeDefined();
-        fake.enqueue({
-          events: [textChunk('Not paid: a human rejected it.'), finishChunk('stop')],
-        });
-        const from = socket.events.length;
-        socket.send({ type: 'reject', request_id: again.data.request_id, reason: 'paid by hand' });
-        const end = await socket.waitFor(
-          (e) => e.type === 'complete' || e.type === 'approval_required' || e.type === 'error',
-          { from, timeoutMs: 10_000 },
-        );
-        expect(end.type).toBe('complete');
-        expect(fake.requests).toHaveLength(2);
-        const messages = (fake.requests[1]!.body as { messages: { role: string }[] }).messages;
-        expect(messages.filter((m) => m.role === 'tool')).toEqual([
-          expect.objectContaining({
-            tool_call_id: MODEL_CALL_ID,
-            content: expect.stringContaining('paid by hand'),
-          }),
-        ]);
-        expect(await payoutLines(payoutLog)).toEqual([first.data.call_id]);
-      },
-      30_000,
-    );
+    // The re-issued request has a new call id and `replaces` the model's: its outcome settles
+    // the model's call (before, the planner proposed that call again, round and round).
+    it('rejecting the re-issued call tells the model, which ends the execution', async () => {
+      expect(again, 'the crash test ran').toBeDefined();
+      fake.enqueue({
+        events: [textChunk('Not paid: a human rejected it.'), finishChunk('stop')],
+      });
+      const from = socket.events.length;
+      socket.send({ type: 'reject', request_id: again.data.request_id, reason: 'paid by hand' });
+      const end = await socket.waitFor(
+        (e) => e.type === 'complete' || e.type === 'approval_required' || e.type === 'error',
+        { from, timeoutMs: 10_000 },
+      );
+      expect(end.type).toBe('complete');
+      expect(fake.requests).toHaveLength(2);
+      const messages = (fake.requests[1]!.body as { messages: { role: string }[] }).messages;
+      expect(messages.filter((m) => m.role === 'tool')).toEqual([
+        expect.objectContaining({
+          tool_call_id: MODEL_CALL_ID,
+          content: expect.stringContaining('paid by hand'),
+        }),
+      ]);
+      expect(await payoutLines(payoutLog)).toEqual([first.data.call_id]);
+    }, 30_000);
   },
 );

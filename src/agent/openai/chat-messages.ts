@@ -5,7 +5,7 @@ import type {
   HistoryEntry,
   PlannerInput,
 } from '../../../machines/session.types.ts';
-import { toolOutcomes, type ToolOutcome } from '../tool-outcomes.ts';
+import { answeredCall, outcomesByCall, type ToolOutcome } from '../tool-outcomes.ts';
 import type { ToolDefinition } from '../tool.ts';
 
 export interface ChatToolCall {
@@ -87,12 +87,12 @@ export function buildConversation(input: PlannerInput, systemPrompt: string): Ch
     { role: 'system', content: systemPrompt },
     { role: 'user', content: input.command },
   ];
-  const outcomes = new Map(toolOutcomes(input.history).map((o) => [o.call_id, o]));
+  const outcomes = outcomesByCall(input.history);
   const fromTurns = new Set(turnCallIds(input.history));
   for (const entry of input.history) {
     if (entry.kind === 'message') {
       messages.push(...turnMessages(entry.message, outcomes));
-    } else if (!fromTurns.has(entry.call_id)) {
+    } else if (!fromTurns.has(answeredCall(entry))) {
       // A call no model turn made (a plan step): shown as if the model had made it.
       const call = { id: entry.call_id, name: entry.tool, arguments: JSON.stringify(entry.args) };
       messages.push(

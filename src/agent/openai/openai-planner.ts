@@ -8,7 +8,7 @@ import type {
   PlannerInput,
 } from '../../../machines/session.types.ts';
 import type { Planner, PlannerContext, PlannerStep } from '../planner.ts';
-import { toolOutcomes } from '../tool-outcomes.ts';
+import { answeredCall, toolOutcomes } from '../tool-outcomes.ts';
 import { abortError, type ToolDefinition } from '../tool.ts';
 import {
   assistantChatMessage,
@@ -180,6 +180,6 @@ function problemContent(call: CheckedToolCall): string {
 function nextPendingCall(history: readonly HistoryEntry[]): AssistantToolCall | undefined {
   const last = history.findLast((entry) => entry.kind === 'message');
   if (last?.kind !== 'message') return undefined;
-  const settled = new Set(toolOutcomes(history).map((outcome) => outcome.call_id));
+  const settled = new Set(toolOutcomes(history).map(answeredCall));
   return last.message.tool_calls.find((call) => !settled.has(call.call_id));
 }
