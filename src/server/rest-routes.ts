@@ -48,8 +48,13 @@ export function restRoutes(deps: RestDeps): Route[] {
     {
       method: 'POST',
       path: '/api/v1/sessions',
-      handler: async (request) => {
+      handler: async (request, _params, body) => {
         const principal = await who(request);
+        // No fields yet, but what comes must be a JSON object: a bad body is never ignored.
+        const payload = parseJsonBody(await body());
+        if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+          throw new AppError('invalid_message', 'the body must be a JSON object', 400);
+        }
         const session = await runtime.createSession(principal.user_id);
         return jsonAnswer(201, describe(session));
       },

@@ -221,6 +221,34 @@ describe.each(testTargets())('REST API on $name', ({ backend, transport }) => {
     });
   });
 
+  it('refuses a session body that is not JSON (400), too large (413) or not an object (400)', async () => {
+    const token = await signToken('alice');
+    const post = (body: string) =>
+      fetch(`${h.app.url}/api/v1/sessions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body,
+      });
+    const broken = await post('{"owner":');
+    expect([broken.status, await broken.json()]).toMatchObject([
+      400,
+      { error: { code: 'invalid_json' } },
+    ]);
+    const large = await post(JSON.stringify({ note: 'x'.repeat(100 * 1024) }));
+    expect([large.status, await large.json()]).toMatchObject([
+      413,
+      { error: { code: 'payload_too_large' } },
+    ]);
+    const list = await post('[1,2]');
+    expect([list.status, await list.json()]).toMatchObject([
+      400,
+      { error: { code: 'invalid_message' } },
+    ]);
+    // An empty body and {} still create one.
+    expect((await post('')).status).toBe(201);
+    expect((await post('{}')).status).toBe(201);
+  });
+
   it('answers unknown routes (404) and wrong methods (405) in JSON', async () => {
     for (const [method, path, status, code] of [
       ['GET', '/nope', 404, 'not_found'],

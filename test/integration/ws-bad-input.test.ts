@@ -130,6 +130,19 @@ describe.each(testTargets())('bad input on $name', ({ backend, transport }) => {
     await socket.close();
   });
 
+  it('fails a connection whose text frame is not UTF-8 (RFC 6455); other sockets are unaffected', async () => {
+    const { token, sessionId, socket } = await openUserSession(h.app);
+    const bystander = await connect(h.app, { session_id: sessionId, token });
+    await bystander.waitFor('connected');
+    socket.sendRaw(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), false);
+    // uWS drops it without a close frame (1006); the portable transport sends 1007.
+    const closed = await socket.closed;
+    expect(closed.code).toBe(transport === 'uws' ? 1006 : 1007);
+    expect(socket.events.filter((e) => e.type !== 'connected')).toEqual([]);
+    await expectUsable(bystander, 'utf8-bystander');
+    await bystander.close();
+  });
+
   it('drops a socket that sends a frame over 1 MiB; other sockets are unaffected', async () => {
     const { token, sessionId, socket } = await openUserSession(h.app);
     const bystander = await connect(h.app, { session_id: sessionId, token });
