@@ -35,12 +35,14 @@ interface BrowserSocket {
 export type WebSocketClass = new (url: string) => unknown;
 
 /**
- * The global WebSocket where there is one; otherwise `ws`, loaded on first use so that
- * browser bundles never reach for a Node module.
+ * In Node, `ws` (loaded on first use, so browser bundles never reach for a Node module): it
+ * sends the token as a header and reports a refused upgrade's status and code, which Node
+ * 22+'s global WebSocket cannot. Elsewhere, the global WebSocket.
  */
 export const defaultTransport: TransportFactory = (request) => {
   const global = (globalThis as { WebSocket?: WebSocketClass }).WebSocket;
-  return global ? browserTransport(global, request) : nodeTransport(request);
+  const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+  return global && !isNode ? browserTransport(global, request) : nodeTransport(request);
 };
 
 /** A browser cannot set headers on an upgrade, so the token goes in the query. */

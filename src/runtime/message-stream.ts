@@ -10,10 +10,8 @@ export interface DeltaFrame {
 export interface MessageStream {
   /** Text from the planner; goes out at once, or with the next frame within `intervalMs`. */
   delta(executionId: string, messageId: string, text: string): void;
-  /** The planner step is over: buffered text goes out now and the message is finished. */
+  /** The planner step is over: buffered text goes out now. */
   end(): void;
-  /** Everything sent so far of the message still streaming, as one frame; null when none. */
-  current(): DeltaFrame | null;
   onFrame(listener: (frame: DeltaFrame) => void): () => void;
 }
 
@@ -23,7 +21,6 @@ export interface MessageStream {
  */
 export function createMessageStream(clock: Clock, intervalMs = 30): MessageStream {
   const listeners = new Set<(frame: DeltaFrame) => void>();
-  let sent: DeltaFrame | null = null;
   let buffered: DeltaFrame | null = null;
   let timer: unknown = null;
   let lastFrameAt = -Infinity;
@@ -35,10 +32,6 @@ export function createMessageStream(clock: Clock, intervalMs = 30): MessageStrea
     buffered = null;
     if (!frame || frame.delta === '') return;
     lastFrameAt = clock.now();
-    sent =
-      sent?.message_id === frame.message_id
-        ? { ...sent, delta: sent.delta + frame.delta }
-        : { ...frame };
     for (const listener of listeners) listener(frame);
   }
 
@@ -52,11 +45,7 @@ export function createMessageStream(clock: Clock, intervalMs = 30): MessageStrea
       if (wait <= 0) flush();
       else timer ??= clock.setTimeout(flush, wait);
     },
-    end() {
-      flush();
-      sent = null;
-    },
-    current: () => (sent ? { ...sent } : null),
+    end: flush,
     onFrame(listener) {
       listeners.add(listener);
       return () => void listeners.delete(listener);

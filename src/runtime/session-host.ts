@@ -8,7 +8,7 @@ import type { Clock } from './clock.ts';
 import type { SessionLogic } from './session-logic.ts';
 import { snapshotOf, subagentIdOf, subagentOf, toOutbound, topState } from './session-events.ts';
 import { createEventFanout, type EventListener, type ReplayPace } from './event-fanout.ts';
-import { createMessageStream, type DeltaFrame, type MessageStream } from './message-stream.ts';
+import { createMessageStream, type DeltaFrame } from './message-stream.ts';
 
 export interface SessionHostDeps {
   store: Store;
@@ -31,10 +31,17 @@ export interface SessionHost {
   pendingApprovals(): PendingApproval[];
   /** The actor (the session or one of its subagents) that holds a pending request. */
   actorForRequest(requestId: string): AnyActorRef | undefined;
-  /** Streamed planner text: not stored; `current()` is what a socket joining now first gets. */
-  readonly stream: MessageStream;
-  /** `message_delta` for a frame of the stream, in the envelope of the session as it is now. */
-  deltaEvent(frame: DeltaFrame): OutboundEvent;
+  /** Streamed planner text (not stored), coalesced; see message-stream.ts. */
+  streamDelta(executionId: string, messageId: string, text: string): void;
+  /** The planner step is over: its last text goes out, and the message is no longer current. */
+  streamEnd(): void;
+  /**
+   * Each `message_delta`, once every event stored before it is sent: streamed text never
+   * overtakes the `thinking` it belongs to, nor trails the `message` that ends it.
+   */
+  onDelta(listener: EventListener): () => void;
+  /** The text sent so far of the message streaming now, as one `message_delta`; or null. */
+  streaming(): OutboundEvent | null;
   /** Live events, after replaying stored ones with seq > afterSeq (no gap, no duplicate). */
   subscribe(
     afterSeq: number,
@@ -69,6 +76,32 @@ export function startSessionHost(
   let pendingEffects: Promise<unknown>[] = [];
   const fanout = createEventFanout(session.id, store, session.last_seq);
   const stream = createMessageStream(clock);
+  const deltaListeners = new Set<EventListener>();
+  /** What the delta listeners were given of the message streaming now. */
+  let streamed: DeltaFrame | null = null;
+  // `writes` only ever grows by chaining and never rejects, so deliveries keep their order.
+  stream.onFrame((frame) => {
+    void writes.then(() => {
+      streamed =
+        streamed?.message_id === frame.message_id
+          ? { ...streamed, delta: streamed.delta + frame.delta }
+          : { ...frame };
+      const event = deltaEvent(frame);
+      for (const listener of deltaListeners) listener(event);
+    });
+  });
+
+  function deltaEvent(frame: DeltaFrame): OutboundEvent {
+    return {
+      type: 'message_delta',
+      session_id: session.id,
+      seq: fanout.lastSeq(),
+      timestamp: new Date(clock.now()).toISOString(),
+      state: topState(snapshotOf(root).value),
+      execution_id: frame.execution_id,
+      data: { message_id: frame.message_id, delta: frame.delta },
+    };
+  }
 
   const root = createActor(deps.logic, {
     input: { session_id: session.id },
@@ -206,16 +239,16 @@ export function startSessionHost(
     owner: session.owner,
     root,
     state: () => topState(snapshotOf(root).value),
-    stream,
-    deltaEvent: (frame) => ({
-      type: 'message_delta',
-      session_id: session.id,
-      seq: fanout.lastSeq(),
-      timestamp: new Date(clock.now()).toISOString(),
-      state: topState(snapshotOf(root).value),
-      execution_id: frame.execution_id,
-      data: { message_id: frame.message_id, delta: frame.delta },
-    }),
+    streamDelta: (executionId, messageId, text) => stream.delta(executionId, messageId, text),
+    streamEnd() {
+      stream.end();
+      void writes.then(() => (streamed = null));
+    },
+    onDelta(listener) {
+      deltaListeners.add(listener);
+      return () => void deltaListeners.delete(listener);
+    },
+    streaming: () => (streamed ? deltaEvent(streamed) : null),
     isBroken: () => broken,
     lastSeq: () => fanout.lastSeq(),
     pendingApprovals() {

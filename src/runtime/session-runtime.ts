@@ -72,8 +72,8 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     logger,
     streams: {
       delta: (sessionId, executionId, messageId, text) =>
-        hosts.get(sessionId)?.stream.delta(executionId, messageId, text),
-      end: (sessionId) => hosts.get(sessionId)?.stream.end(),
+        hosts.get(sessionId)?.streamDelta(executionId, messageId, text),
+      end: (sessionId) => hosts.get(sessionId)?.streamEnd(),
     },
     async persisted(sessionId) {
       const host = hosts.get(sessionId);

@@ -70,9 +70,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       .catch((error: unknown) =>
         logger.error({ err: error, sessionId: session.id }, 'publisher failed'),
       );
-    session.stream.onFrame((frame) =>
-      deps.publish(topic, JSON.stringify(session.deltaEvent(frame))),
-    );
+    session.onDelta((event) => deps.publish(topic, JSON.stringify(event)));
   }
 
   function reply(conn: Connection, type: 'pong' | 'error' | 'connected', data: object): void {
@@ -193,8 +191,8 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
           if (state.closed) return;
           conn.subscribe(topicOf(session.id));
           // Mid-stream: the text so far, then the frames that follow on the topic.
-          const streaming = session.stream.current();
-          if (streaming) conn.send(JSON.stringify(session.deltaEvent(streaming)));
+          const streaming = session.streaming();
+          if (streaming) conn.send(JSON.stringify(streaming));
         },
         paceFor(conn),
       )
