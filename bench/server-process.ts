@@ -1,3 +1,4 @@
+import { UNLIMITED } from '../test/support/test-app.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -75,6 +76,8 @@ export async function startServer(
         AUTH_MODE: 'dev',
         LOG_LEVEL: 'warn',
         TRANSPORT: options.transport,
+        // The bench is one user ('dev') with thousands of sockets and sessions.
+        ...UNLIMITED,
         ...storage.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

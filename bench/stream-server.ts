@@ -1,3 +1,4 @@
+import { UNLIMITED } from '../test/support/test-app.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { BenchTransport } from './config.ts';
 
@@ -33,6 +34,7 @@ export async function startStreamServer(
       OPENAI_BASE_URL: upstreamBaseUrl,
       OPENAI_MODEL: 'fake-model',
       OPENAI_MAX_RETRIES: '0',
+      ...UNLIMITED,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -13,6 +13,8 @@ export const errorDataSchema = z.object({
   id: z.string().optional(),
   request_id: z.string().optional(),
   call_id: z.string().optional(),
+  /** With `rate_limited`: when the next message will be accepted. */
+  retry_after_ms: z.number().int().optional(),
   ...fromSubagent,
 });
 

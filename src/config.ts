@@ -32,6 +32,11 @@ const configSchema = z
       .default(15 * 60_000),
     MAX_CONNECTIONS: z.coerce.number().int().min(1).default(100_000),
     TRANSPORT: z.enum(['auto', 'uws', 'portable']).default('auto'),
+    MAX_SOCKETS_PER_USER: z.coerce.number().int().min(1).default(100),
+    MESSAGE_RATE: z.coerce.number().min(0.1).default(100),
+    MESSAGE_BURST: z.coerce.number().int().min(1).default(200),
+    SESSIONS_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+    MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).default(1_000),
     PLANNER: z.enum(['builtin', 'openai']).default('builtin'),
     OPENAI_BASE_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     OPENAI_API_KEY: optionalString,
@@ -77,6 +82,11 @@ const configSchema = z
       approvalTtlMs: env.APPROVAL_TTL_MS,
       maxConnections: env.MAX_CONNECTIONS,
       transport: env.TRANSPORT,
+      maxSocketsPerUser: env.MAX_SOCKETS_PER_USER,
+      messageRate: env.MESSAGE_RATE,
+      messageBurst: env.MESSAGE_BURST,
+      sessionsPerMinute: env.SESSIONS_PER_MINUTE,
+      maxSessionsPerUser: env.MAX_SESSIONS_PER_USER,
       planner: env.PLANNER,
       /** Options of createOpenAIPlanner (less its tools) when PLANNER=openai. */
       openai:

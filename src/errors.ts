@@ -21,7 +21,14 @@ export function isAppError(error: unknown): error is AppError {
 }
 
 /** What a client may see of any error: internal ones become `internal_error`, no stack, no SQL. */
-export function toWireError(error: unknown): { code: string; message: string; status: number } {
-  if (isAppError(error)) return { code: error.code, message: error.message, status: error.status };
-  return { code: 'internal_error', message: 'internal error', status: 500 };
+export function toWireError(error: unknown): {
+  code: string;
+  message: string;
+  status: number;
+  retryAfterMs?: number;
+} {
+  if (!isAppError(error)) return { code: 'internal_error', message: 'internal error', status: 500 };
+  const wire = { code: error.code, message: error.message, status: error.status };
+  const retry = error.details?.['retry_after_ms'];
+  return typeof retry === 'number' ? { ...wire, retryAfterMs: retry } : wire;
 }

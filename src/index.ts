@@ -29,7 +29,12 @@ export type { PlanStep, ToolArgs } from '../machines/session.events.ts';
 export { AppError } from './errors.ts';
 export { ConfigError } from './config.ts';
 export type { Clock } from './runtime/clock.ts';
-export type { SocketLimits, TransportPreference } from './server/index.ts';
+export type {
+  ServerLimits,
+  SocketLimits,
+  TransportPreference,
+  UserLimits,
+} from './server/index.ts';
 export type { Store } from './store/store.ts';
 export type { InboundMessage, InboundOf, InboundType } from './protocol/inbound.ts';
 export type {

@@ -4,7 +4,7 @@ import type { Planner } from './agent/planner.ts';
 import type { ToolDefinition } from './agent/tool.ts';
 import { ConfigError, type Config } from './config.ts';
 import type { Clock } from './runtime/clock.ts';
-import type { SocketLimits, TransportPreference } from './server/index.ts';
+import type { ServerLimits, TransportPreference } from './server/index.ts';
 import { builtinTools } from './agent/builtin-tools.ts';
 import { createOpenAIPlanner } from './agent/openai/index.ts';
 import type { AuthConfig } from './auth/index.ts';
@@ -31,7 +31,7 @@ export interface ServerOptions {
   /** A pino logger; default one at `logLevel` (default `info`) on stdout. */
   logger?: Logger | undefined;
   logLevel?: LogLevel | undefined;
-  limits?: Partial<SocketLimits> | undefined;
+  limits?: Partial<ServerLimits> | undefined;
   /** Default `127.0.0.1`. */
   host?: string | undefined;
   /** Default 8000; 0 picks a free port (see the handle's `port`). */
@@ -120,7 +120,14 @@ export function serverOptionsFromConfig(config: Config): ServerOptions {
     dataDir: config.dataDir,
     logLevel: config.logLevel,
     approvalTtlMs: config.approvalTtlMs,
-    limits: { maxConnections: config.maxConnections },
+    limits: {
+      maxConnections: config.maxConnections,
+      maxSocketsPerUser: config.maxSocketsPerUser,
+      messageRate: config.messageRate,
+      messageBurst: config.messageBurst,
+      sessionsPerMinute: config.sessionsPerMinute,
+      maxLiveSessionsPerUser: config.maxSessionsPerUser,
+    },
     auth: {
       mode: config.authMode,
       secret: config.jwtSecret,

@@ -53,8 +53,12 @@ export interface SessionRuntime {
   /** Restores every session that was mid-flight when the process stopped. */
   restoreActive(): Promise<number>;
   activeCount(): number;
+  /** Sessions of `owner` held here that have not ended (complete, cancelled, failed). */
+  liveSessionsOf(owner: string): number;
   close(): Promise<void>;
 }
+
+const ENDED = new Set(['complete', 'cancelled', 'failed']);
 
 export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
   const { store, logger } = deps;
@@ -223,6 +227,13 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       return () => void lostListeners.delete(listener);
     },
     activeCount: () => hosts.size,
+    liveSessionsOf(owner) {
+      let live = 0;
+      for (const host of hosts.values()) {
+        if (host.owner === owner && !ENDED.has(host.state())) live += 1;
+      }
+      return live;
+    },
     async close() {
       await Promise.all([...hosts.values()].map((h) => h.stop()));
       hosts.clear();

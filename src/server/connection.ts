@@ -16,6 +16,9 @@ export interface SocketState {
   ready: boolean;
   early: { bytes: Uint8Array; isBinary: boolean }[];
   unsubscribe: (() => void) | null;
+  /** Messages refused for the rate since `refusedSince` (ms): past 10× the rate, it is closed. */
+  refused: number;
+  refusedSince: number;
 }
 
 /**

@@ -46,7 +46,11 @@ export function jsonAnswer(status: number, body: unknown): HttpAnswer {
 
 export function errorAnswer(error: unknown): HttpAnswer {
   const wire = toWireError(error);
-  return jsonAnswer(wire.status, { error: { code: wire.code, message: wire.message } });
+  const answer = jsonAnswer(wire.status, { error: { code: wire.code, message: wire.message } });
+  if (wire.retryAfterMs !== undefined) {
+    answer.headers['retry-after'] = String(Math.max(1, Math.ceil(wire.retryAfterMs / 1000)));
+  }
+  return answer;
 }
 
 export function payloadTooLarge(): AppError {

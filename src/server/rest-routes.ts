@@ -6,10 +6,12 @@ import type { SessionHost, SessionRuntime } from '../runtime/index.ts';
 import type { ApprovalRecord } from '../store/store.ts';
 import { bearerToken, jsonAnswer, parseJsonBody, type RequestInfo } from './http.ts';
 import type { Route } from './router.ts';
+import type { UserLimiter } from './user-limits.ts';
 
 export interface RestDeps {
   runtime: SessionRuntime;
   auth: Authenticator;
+  users: UserLimiter;
   isReady: () => Promise<boolean>;
 }
 
@@ -24,7 +26,7 @@ const DECISIONS = ['approve', 'reject', 'edit'] as const;
 
 /** The REST routes, written once for every transport. */
 export function restRoutes(deps: RestDeps): Route[] {
-  const { runtime, auth } = deps;
+  const { runtime, auth, users } = deps;
   const who = (request: RequestInfo) => auth.authenticate(bearerToken(request.authorization));
 
   /** The session if the caller may see it; 404 for both "none" and "not yours". */
@@ -55,6 +57,7 @@ export function restRoutes(deps: RestDeps): Route[] {
         if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
           throw new AppError('invalid_message', 'the body must be a JSON object', 400);
         }
+        users.createSession(principal.user_id, runtime.liveSessionsOf(principal.user_id));
         const session = await runtime.createSession(principal.user_id);
         return jsonAnswer(201, describe(session));
       },
@@ -92,6 +95,7 @@ export function restRoutes(deps: RestDeps): Route[] {
       path: `/api/v1/approvals/:id/${decision}`,
       handler: async (request, [requestId = ''], body) => {
         const principal = await who(request);
+        users.message(principal.user_id);
         const payload = parseJsonBody(await body());
         const fields = typeof payload === 'object' && payload !== null ? payload : {};
         const decoded = decodeValue({ ...fields, type: decision, request_id: requestId });

@@ -9,15 +9,19 @@ import { createSocketHub } from './socket-hub.ts';
 import { chooseTransport, type TransportPreference } from './transport-choice.ts';
 import type { Transport } from './transport.ts';
 import { createUwsTransport } from './uws/uws-transport.ts';
+import { createUserLimiter, DEFAULT_USER_LIMITS, type UserLimits } from './user-limits.ts';
 
 export interface ServerDeps {
   runtime: SessionRuntime;
   auth: Authenticator;
   logger: Logger;
-  limits?: Partial<SocketLimits>;
+  limits?: Partial<ServerLimits>;
   /** `auto` (default): uWS where a build loads, else portable, saying so in the log. */
   transport?: TransportPreference;
 }
+
+/** Every limit of the server: per socket, and per user across their sockets and requests. */
+export type ServerLimits = SocketLimits & UserLimits;
 
 export interface Server {
   /** `uws-20.57`, `uws-20.30` or `portable`. */
@@ -31,7 +35,8 @@ export interface Server {
 /** The transport-free core (socket hub, REST routes) on the transport chosen at start. */
 export function createServer(deps: ServerDeps): Server {
   const { runtime, auth, logger } = deps;
-  const limits = { ...DEFAULT_SOCKET_LIMITS, ...deps.limits };
+  const limits = { ...DEFAULT_SOCKET_LIMITS, ...DEFAULT_USER_LIMITS, ...deps.limits };
+  const users = createUserLimiter(limits);
   const choice = chooseTransport(deps.transport ?? 'auto');
   logger.info({ transport: choice.kind === 'uws' ? choice.build.name : 'portable' }, choice.notice);
 
@@ -42,11 +47,14 @@ export function createServer(deps: ServerDeps): Server {
     auth,
     logger,
     limits,
+    users,
+    userLimits: limits,
     publish: (topic, text) => transport?.publish(topic, text),
   });
   const routes = restRoutes({
     runtime,
     auth,
+    users,
     isReady: async () => {
       if (closing) return false;
       try {

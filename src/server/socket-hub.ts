@@ -6,12 +6,15 @@ import type { OutboundEvent, OutboundOf } from '../protocol/outbound.ts';
 import type { SessionHost, SessionRuntime } from '../runtime/index.ts';
 import type { Connection, SocketLimits, SocketState } from './connection.ts';
 import { bearerToken } from './http.ts';
+import type { UserLimiter, UserLimits } from './user-limits.ts';
 
 export interface SocketHubDeps {
   runtime: SessionRuntime;
   auth: Authenticator;
   logger: Logger;
   limits: SocketLimits;
+  users: UserLimiter;
+  userLimits: UserLimits;
   /** Sends a frame to every socket subscribed to the topic (the transport's broadcast). */
   publish(topic: string, text: string): void;
 }
@@ -43,8 +46,10 @@ const PACE_POLL_MS = 10;
 class SocketClosed extends Error {}
 
 export function createSocketHub(deps: SocketHubDeps): SocketHub {
-  const { runtime, auth, logger, limits } = deps;
+  const { runtime, auth, logger, limits, users } = deps;
   const sockets = new Set<Connection>();
+  /** Upgrades of each user between their checks and their open: counted against the limit. */
+  const upgrading = new Map<string, number>();
   /** Hosts with a publisher: a restored session is a new host and gets its own. */
   const published = new WeakSet<SessionHost>();
   let pendingUpgrades = 0;
@@ -95,6 +100,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
     const wire = toWireError(error);
     if (wire.status >= 500) conn.state.log.error({ err: error }, 'message failed');
     const data: OutboundOf<'error'>['data'] = { code: wire.code, message: wire.message };
+    if (wire.retryAfterMs !== undefined) data.retry_after_ms = wire.retryAfterMs;
     if (ids.id !== undefined) data.id = ids.id;
     if (ids.request_id !== undefined) data.request_id = ids.request_id;
     reply(conn, 'error', data);
@@ -102,6 +108,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
 
   /** One inbound frame: decoded, answered on this socket, or handed to the runtime. */
   function handle(conn: Connection, bytes: Uint8Array, isBinary: boolean): void {
+    if (!withinRate(conn)) return;
     try {
       if (bytes.byteLength > limits.maxMessageBytes) {
         const message = `a message may be at most ${limits.maxMessageBytes} bytes`;
@@ -126,6 +133,32 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       });
     } catch (error) {
       replyError(conn, error, {});
+    }
+  }
+
+  /**
+   * The user's message bucket: over it, the message is answered with `rate_limited`; a socket
+   * that goes on at ten times the rate for a second is closed with 1008 (policy violation).
+   */
+  function withinRate(conn: Connection): boolean {
+    const { state } = conn;
+    try {
+      users.message(state.principal.user_id);
+      return true;
+    } catch (error) {
+      const now = Date.now();
+      if (now - state.refusedSince > 1_000) {
+        state.refusedSince = now;
+        state.refused = 0;
+      }
+      state.refused += 1;
+      if (state.refused > 10 * deps.userLimits.messageRate) {
+        state.log.warn('message rate far over the limit; closing');
+        conn.end(1008, 'message rate far over the limit');
+      } else {
+        replyError(conn, error, {});
+      }
+      return false;
     }
   }
 
@@ -231,8 +264,13 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       }
       const token = bearerToken(request.authorization) ?? query.get('token') ?? undefined;
       pendingUpgrades += 1;
+      let user: string | null = null;
       try {
         const principal = await auth.authenticate(token);
+        user = principal.user_id;
+        const pending = upgrading.get(user) ?? 0;
+        users.openSocket(user, pending);
+        upgrading.set(user, pending + 1);
         const session = await runtime.getSession(sessionId);
         if (!session || !canAccess(principal, session.owner)) {
           throw new AppError('session_not_found', `no session ${sessionId}`, 404);
@@ -249,14 +287,22 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
           ready: false,
           early: [],
           unsubscribe: null,
+          refused: 0,
+          refusedSince: 0,
         };
       } finally {
         pendingUpgrades -= 1;
+        if (user !== null) {
+          const left = (upgrading.get(user) ?? 1) - 1;
+          if (left > 0) upgrading.set(user, left);
+          else upgrading.delete(user);
+        }
       }
     },
 
     opened(conn) {
       sockets.add(conn);
+      users.socketOpened(conn.state.principal.user_id);
       // Fixed now, before any message of this socket can move the session on.
       conn.state.afterSeq ??= conn.state.session.lastSeq();
       // Nothing is sent from inside the upgrade: with uWS 20.30, a send from inside the corked
@@ -281,7 +327,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       const { state } = conn;
       state.closed = true;
       state.unsubscribe?.();
-      sockets.delete(conn);
+      if (sockets.delete(conn)) users.socketClosed(state.principal.user_id);
       state.log.debug({ code }, 'socket closed');
     },
 

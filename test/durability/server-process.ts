@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { UNLIMITED } from '../support/test-app.ts';
 import type { DurableData } from './durable-data.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -43,6 +44,7 @@ export function runProcess(
       PORT: '0',
       AUTH_MODE: 'dev',
       LOG_LEVEL: 'warn',
+      ...UNLIMITED,
       ...data.env,
       ...env,
     },

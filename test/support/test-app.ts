@@ -7,6 +7,15 @@ import { serverOptionsFromConfig, type ServerOptions } from '../../src/server-op
 import { startApp, type App as RunningApp } from '../../src/start-server.ts';
 import type { Store } from '../../src/store/store.ts';
 
+/** Per-user limits far above what a test does, unless the test sets its own. */
+export const UNLIMITED = {
+  MAX_SOCKETS_PER_USER: '100000',
+  MESSAGE_RATE: '1000000',
+  MESSAGE_BURST: '1000000',
+  SESSIONS_PER_MINUTE: '1000000',
+  MAX_SESSIONS_PER_USER: '1000000',
+};
+
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
 
 /** The running app, and the demo ledger its built-in tools move money in. */
@@ -40,6 +49,7 @@ export async function startTestApp(options: TestAppOptions): Promise<App> {
     AUTH_MODE: authMode,
     LOG_LEVEL: 'silent',
     ...(authMode === 'jwt' ? { JWT_SECRET: TEST_SECRET } : {}),
+    ...UNLIMITED,
     ...env,
   });
   const { databaseUrl: _url, dataDir: _dir, ...fromConfig } = serverOptionsFromConfig(config);
