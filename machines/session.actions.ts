@@ -60,6 +60,34 @@ function emitEvent<T extends EmittedType, P extends object | undefined = undefin
   );
 }
 
+/**
+ * Like emitEvent, for the events that end the session's execution (`complete`, and the
+ * `error` that fails it): a subagent emits neither, its end is the parent's `subagent_end`.
+ */
+function emitSessionEnd<T extends 'complete' | 'error'>(
+  type: T,
+  data: (context: SessionContext) => EmittedData<T>,
+) {
+  return enqueueActions<
+    SessionContext,
+    SessionEvent,
+    undefined,
+    SessionEvent,
+    never,
+    never,
+    never,
+    never,
+    SessionEmitted
+  >(({ context, enqueue }) => {
+    if (context.parent_call_id !== null) return;
+    enqueue.emit({
+      type,
+      execution_id: context.execution_id,
+      data: data(context),
+    } as SessionEmitted);
+  });
+}
+
 /** What a finished call returns: a tool's output, or a subagent's summary and results. */
 function resultOf(event: SessionEvent): unknown {
   if (event.type === 'subagent.done') return { summary: event.summary, results: event.results };
@@ -208,12 +236,13 @@ export const sessionActions = {
     tool: current_call?.tool ?? '',
     result: resultOf(event),
   })),
-  emitComplete: emitEvent('complete', ({ context }) => ({
+  emitComplete: emitSessionEnd('complete', (context) => ({
     execution_id: context.execution_id ?? '',
     summary: context.summary ?? '',
     steps: context.history.filter((entry) => entry.kind !== 'message').length,
   })),
-  emitError: emitEvent('error', ({ context }) => ({
+  // Only ever taken into `failed`: the error that ends the execution.
+  emitError: emitSessionEnd('error', (context) => ({
     code: context.error?.code ?? 'failed',
     message: context.error?.message ?? 'failed',
     ...(context.current_call ? { call_id: context.current_call.call_id } : {}),
@@ -252,7 +281,7 @@ export const sessionActions = {
       ? { status: 'cancelled' as const }
       : event.type === 'subagent.done'
         ? { status: 'complete' as const, summary: event.summary }
-        : { status: 'failed' as const, summary: '' }),
+        : { status: 'failed' as const, summary: failureMessage(event) }),
   })),
   notifyParentDone: notifyParent(({ context, enqueue }) => {
     if (context.parent_call_id === null) return;

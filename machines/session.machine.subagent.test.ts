@@ -82,8 +82,8 @@ describe('subagent (delegate)', () => {
       'approved',
       'tool_call',
       'tool_result',
-      'complete',
     ]);
+    // Its end is the parent's subagent_end: a complete here would look like the session's.
     expect(h.types()).toEqual([
       'thinking',
       'tool_call',
@@ -163,14 +163,16 @@ describe('subagent (delegate)', () => {
 
   it('fails the parent when the child fails', async () => {
     const h = start();
-    const { childPlanning } = await delegate(h);
+    const { childPlanning, childEmitted } = await delegate(h);
     childPlanning.reject(new Error('child planner broke'));
     await h.reach('failed');
+    // The child's failure reaches the wire as subagent_end and the parent's one error.
+    expect(childEmitted.map((e) => e.type)).toEqual(['thinking']);
     expect(h.find('subagent_end')?.data).toEqual({
       subagent_id: 'sub_cd',
       call_id: 'cd',
       status: 'failed',
-      summary: '',
+      summary: 'child planner broke',
     });
     expect(h.find('error')?.data).toEqual({
       code: 'subagent_failed',

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeInbound, decodeValue, encodeOutbound, type DecodeResult } from './codec.ts';
 import { inboundMessageSchema, inboundTypes } from './inbound.ts';
 import { outboundEventSchema, outboundTypes, type OutboundEvent } from './outbound.ts';
+import { MAX_NESTING, describeUnstorable, findUnstorable } from './storable-json.ts';
 
 const CODES = ['invalid_json', 'unknown_type', 'invalid_message', 'binary_not_supported'];
 
@@ -286,5 +287,111 @@ describe('decodeInbound: NUL characters', () => {
   it('still accepts an escaped backslash followed by u0000 as plain text', () => {
     const result = decodeInbound('{"type":"execute","command":"a\\\\u0000b"}');
     expect(result.ok).toBe(true);
+  });
+});
+
+describe('decodeInbound: lone surrogates', () => {
+  // PostgreSQL refuses "\ud800" in json: a command holding one would break the session's log.
+  it('refuses a lone surrogate in any string or key, naming where, echoing the id', () => {
+    const frames: Array<[string, string]> = [
+      ['{"type":"execute","command":"echo \\ud800","id":"s1"}', 'command: '],
+      ['{"type":"execute","command":"x\\udfff","id":"s1"}', 'command: '],
+      ['{"type":"reject","request_id":"r","reason":"\\udc00\\ud800","id":"s1"}', 'reason: '],
+      [
+        '{"type":"edit","request_id":"r","edited_args":{"to":["ok","\\ud83d"]},"id":"s1"}',
+        'edited_args.to.1: ',
+      ],
+      [
+        '{"type":"edit","request_id":"r","edited_args":{"\\ud83d":1},"id":"s1"}',
+        'edited_args: a key: ',
+      ],
+      ['{"type":"approve","request_id":"req_\\ud800","id":"s1"}', 'request_id: '],
+    ];
+    for (const [frame, where] of frames) {
+      const result = decodeInbound(frame);
+      expectError(result, 'invalid_message', 's1');
+      if (!result.ok) {
+        expect(result.error.message.startsWith(where), result.error.message).toBe(true);
+        expect(result.error.message).toMatch(/lone UTF-16 surrogate/);
+      }
+    }
+  });
+
+  it('accepts surrogate pairs, and escaped text that only looks like a surrogate', () => {
+    const emoji = decodeInbound('{"type":"execute","command":"pay \\ud83d\\ude00 and 😀"}');
+    expect(emoji).toEqual({ ok: true, message: { type: 'execute', command: 'pay 😀 and 😀' } });
+    expect(decodeInbound('{"type":"execute","command":"a\\\\ud800"}').ok).toBe(true);
+  });
+
+  it('accepts a string exactly when it is well-formed UTF-16 without NUL', () => {
+    const codeUnit = fc.integer({ min: 0, max: 0xffff }).map((n) => String.fromCharCode(n));
+    const wellFormed = (text: string) => {
+      try {
+        encodeURIComponent(text); // throws URIError on a lone surrogate
+        return !text.includes('\u0000');
+      } catch {
+        return false;
+      }
+    };
+    fc.assert(
+      fc.property(fc.string({ unit: codeUnit, minLength: 1, maxLength: 20 }), (text) => {
+        const result = decodeValue({ type: 'execute', command: text });
+        expect(result.ok).toBe(wellFormed(text));
+        const edit = decodeValue({ type: 'edit', request_id: 'r', edited_args: { [text]: 1 } });
+        expect(edit.ok).toBe(wellFormed(text));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('decodeInbound: nesting depth', () => {
+  /** A message whose plan args hold `{"a":...}` so that the whole message is `levels` deep. */
+  const nestedFrame = (levels: number) => {
+    // message (1) > plan (2) > step (3) > args (4) > ...
+    const inner = levels - 3;
+    const args = '{"a":'.repeat(inner - 1) + '{}' + '}'.repeat(inner - 1);
+    return `{"type":"execute","command":"x","plan":[{"tool":"echo","args":${args}}],"id":"d1"}`;
+  };
+
+  it(`accepts ${MAX_NESTING} levels and refuses ${MAX_NESTING + 1}, naming the limit and where`, () => {
+    expect(decodeInbound(nestedFrame(MAX_NESTING)).ok).toBe(true);
+    const result = decodeInbound(nestedFrame(MAX_NESTING + 1));
+    expectError(result, 'invalid_message', 'd1');
+    if (!result.ok) {
+      expect(result.error.message).toMatch(/^plan\.0\.args\.a(\.a)*: /);
+      expect(result.error.message).toContain(`${MAX_NESTING} levels`);
+    }
+  });
+
+  it('refuses JSON nested 10,000 and 100,000 deep without overflowing the stack', () => {
+    for (const levels of [10_000, 100_000]) {
+      const result = decodeInbound(nestedFrame(levels));
+      expectError(result, 'invalid_message', 'd1');
+      if (!result.ok) expect(result.error.message).toContain(`${MAX_NESTING} levels`);
+      const arrays = `{"type":"edit","request_id":"r","edited_args":{"x":${'['.repeat(levels)}${']'.repeat(levels)}},"id":"d1"}`;
+      expectError(decodeInbound(arrays), 'invalid_message', 'd1');
+    }
+  });
+
+  it('refuses deep nesting in a field the schema would drop, too', () => {
+    const deep = '['.repeat(5_000) + ']'.repeat(5_000);
+    expectError(
+      decodeInbound(`{"type":"ping","extra":${deep},"id":"d1"}`),
+      'invalid_message',
+      'd1',
+    );
+  });
+
+  it('reports the problem found first: NUL, surrogate or depth', () => {
+    const problem = findUnstorable({ a: 'ok', b: ['\u0000'], c: '\ud800' });
+    expect(problem).toEqual({ kind: 'nul', path: ['b', 0], inKey: false });
+    expect(describeUnstorable(problem!)).toMatch(/^b\.0: strings may not contain NUL/);
+    expect(findUnstorable({ a: [[[]]] }, 3)).toEqual({
+      kind: 'too_deep',
+      path: ['a', 0, 0],
+      inKey: false,
+    });
+    expect(findUnstorable({ a: [[]] }, 3)).toBeUndefined();
   });
 });

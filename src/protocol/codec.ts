@@ -1,5 +1,6 @@
 import { inboundMessageSchema, inboundTypes, type InboundMessage } from './inbound.ts';
 import type { OutboundEvent } from './outbound.ts';
+import { describeUnstorable, findUnstorable } from './storable-json.ts';
 
 export type DecodeErrorCode =
   'invalid_json' | 'unknown_type' | 'invalid_message' | 'binary_not_supported';
@@ -52,10 +53,10 @@ export function decodeValue(value: unknown): DecodeResult {
   if (!(inboundTypes as string[]).includes(type)) {
     return fail('unknown_type', `unknown message type "${type.slice(0, 64)}"`, id);
   }
+  // Before the schema: nothing recursive may see a value nested too deep.
+  const unstorable = findUnstorable(value);
+  if (unstorable) return fail('invalid_message', describeUnstorable(unstorable), id);
   const parsed = inboundMessageSchema.safeParse(value);
-  if (parsed.success && hasNul(parsed.data)) {
-    return fail('invalid_message', 'strings may not contain NUL (\\u0000) characters', id);
-  }
   if (parsed.success) return { ok: true, message: parsed.data };
   const detail = parsed.error.issues
     .slice(0, MAX_ISSUES)
@@ -70,14 +71,4 @@ export function encodeOutbound(event: OutboundEvent): string {
 
 function fail(code: DecodeErrorCode, message: string, id?: string): DecodeResult {
   return { ok: false, error: id === undefined ? { code, message } : { code, message, id } };
-}
-
-/** The audit log (jsonb) cannot hold U+0000, so a message carrying one is refused up front. */
-function hasNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(hasNul);
-  if (typeof value === 'object' && value !== null) {
-    return Object.entries(value).some(([key, inner]) => key.includes('\u0000') || hasNul(inner));
-  }
-  return false;
 }

@@ -218,7 +218,9 @@ describe('subagent approvals', () => {
     );
     const end = await t.watch.waitFor('subagent_end');
     expect(end.data).toMatchObject({ subagent_id: subagentId, status: 'complete' });
-    const complete = await t.watch.waitFor('complete', (e) => e.data.subagent_id === undefined);
+    // The first complete is the session's: the subagent's end is its subagent_end alone.
+    const complete = await t.watch.waitFor('complete');
+    expect(complete.data.subagent_id).toBeUndefined();
     expect(complete.execution_id).toBe(start.execution_id);
     expect(t.ledger.balance('bob')).toBe(1_000);
     expect(t.ledger.transfers()).toBe(1);
@@ -234,7 +236,6 @@ describe('subagent approvals', () => {
       'tool_result',
       'tool_call',
       'tool_result',
-      'complete',
       'subagent_end',
     ]);
     expect(subEvents.every((e) => e.state === 'executing' || e.type === 'subagent_end')).toBe(true);

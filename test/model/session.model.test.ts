@@ -39,6 +39,31 @@ describe('the generated paths', () => {
     expect(coverageGaps(report, transitionKeys)).toEqual([]);
   });
 
+  it("leave a subagent's end to subagent_end: it emits no complete, nor the error that fails it", () => {
+    const subagentSteps: ModelStep[] = [];
+    const collect = (steps: readonly ModelStep[]) => {
+      for (const step of steps) {
+        if (step.subagent) collect(step.subagent);
+        if (step.depth > 0) subagentSteps.push(step);
+      }
+    };
+    for (const path of paths) collect(path.steps);
+    // Not vacuous: subagents of the paths do complete and do fail.
+    const ends = new Set(subagentSteps.map((step) => step.top));
+    expect([...ends]).toEqual(expect.arrayContaining(['complete', 'failed']));
+    const ending = subagentSteps.filter((step) => step.top === 'complete' || step.top === 'failed');
+    expect(ending.map((step) => `${step.label} -> ${step.top}: ${step.emitted.join(',')}`)).toEqual(
+      ending.map(
+        (step) =>
+          `${step.label} -> ${step.top}: ${step.emitted.filter((t) => t !== 'complete' && t !== 'error').join(',')}`,
+      ),
+    );
+    // The session's own steps into complete and failed still emit them.
+    const top = paths.flatMap((path) => path.steps);
+    expect(top.some((s) => s.top === 'complete' && s.emitted.includes('complete'))).toBe(true);
+    expect(top.some((s) => s.top === 'failed' && s.emitted.includes('error'))).toBe(true);
+  });
+
   it('fail the gate when a transition is not taken', () => {
     const coverage = createCoverage(sessionMachine);
     for (const path of paths.filter((p) => !p.name.includes('delegate_deep'))) {

@@ -206,4 +206,37 @@ async function drive(
     log.body.events.map((e) => e.type),
     where(undefined),
   ).toEqual(items.flatMap((item) => item.step.emitted));
+  expectOnlySessionEnds(log.body.events, where(undefined));
+}
+
+/**
+ * A client that waits for `complete` (or the `error` that fails the session) must see the
+ * session's own: a subagent's end is `subagent_end`, never one of those.
+ */
+export function expectOnlySessionEnds(events: readonly WireEvent[], where: string): void {
+  const ends = events.filter(
+    (e) => e.type === 'complete' || (e.type === 'error' && e.state === 'failed'),
+  );
+  for (const end of ends) {
+    expect(
+      {
+        type: end.type,
+        state: end.state,
+        subagent_id: (end.data as { subagent_id?: string }).subagent_id,
+      },
+      where,
+    ).toEqual({
+      type: end.type,
+      state: end.type === 'complete' ? 'complete' : 'failed',
+      subagent_id: undefined,
+    });
+  }
+  const subagentErrors = events.filter(
+    (e) => e.type === 'error' && (e.data as { subagent_id?: string }).subagent_id !== undefined,
+  );
+  // What a subagent may still report as an error: a call whose outcome is unknown, not its end.
+  expect(
+    subagentErrors.map((e) => (e.data as { code: string }).code),
+    where,
+  ).toEqual(subagentErrors.map(() => 'tool_outcome_unknown'));
 }
