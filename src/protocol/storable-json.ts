@@ -72,3 +72,43 @@ export function describeUnstorable(problem: Unstorable): string {
   if (where.length > 200) where = `${where.slice(0, 200)}…`;
   return `${where}: ${problem.inKey ? 'a key: ' : ''}${REASONS[problem.kind]}`;
 }
+
+const LONE_SURROGATES = /[\uD800-\uDFFF]/gu;
+const storableText = (text: string) =>
+  text.replaceAll('\u0000', '\uFFFD').replace(LONE_SURROGATES, '\uFFFD');
+
+/**
+ * What a tool or a model produced, made storable: every NUL and lone surrogate in strings and
+ * keys becomes U+FFFD. Untouched (and not copied) when there is none, the usual case.
+ */
+export function toStorable<T>(value: T): T {
+  return hasUnstorableText(value) ? (clean(value) as T) : value;
+}
+
+/** A walk without paths or copies: this runs on every event the session emits. */
+function hasUnstorableText(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (typeof current === 'string') {
+      if (textProblem(current)) return true;
+    } else if (Array.isArray(current)) {
+      for (const inner of current) stack.push(inner);
+    } else if (typeof current === 'object' && current !== null) {
+      for (const [key, inner] of Object.entries(current)) {
+        if (textProblem(key)) return true;
+        stack.push(inner);
+      }
+    }
+  }
+  return false;
+}
+
+function clean(value: unknown): unknown {
+  if (typeof value === 'string') return storableText(value);
+  if (Array.isArray(value)) return value.map(clean);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, inner]) => [storableText(key), clean(inner)]),
+  );
+}

@@ -1,3 +1,4 @@
+import { toStorable } from '../protocol/storable-json.ts';
 import { fromCallback, fromPromise } from 'xstate';
 import { sessionMachine } from '../../machines/session.machine.ts';
 import type {
@@ -37,6 +38,13 @@ export interface SessionLogicDeps {
 
 export type SessionLogic = ReturnType<typeof createSessionLogic>;
 
+function storableError(error: AppError): AppError {
+  const message = toStorable(error.message);
+  return message === error.message
+    ? error
+    : new AppError(error.code, message, error.status, error.details);
+}
+
 /** The runtime's side of `PlannerContext.onDelta`, per session. */
 export interface PlannerStreams {
   delta(sessionId: string, executionId: string, messageId: string, delta: string): void;
@@ -62,9 +70,12 @@ export function createSessionLogic(deps: SessionLogicDeps) {
     run: () => Promise<T>,
   ): Promise<T> => {
     try {
-      return await run();
+      // What a tool or a model returns goes into the snapshot and the log, which refuse NUL
+      // and lone surrogates: they become U+FFFD here, before the machine sees them.
+      return toStorable(await run());
     } catch (error) {
-      if (signal.aborted || isAppError(error) || isToolOutcomeUnknown(error)) throw error;
+      if (isAppError(error)) throw storableError(error);
+      if (signal.aborted || isToolOutcomeUnknown(error)) throw error;
       deps.logger.error({ err: error, sessionId }, `${what} failed`);
       throw new AppError(`${what}_error`, `${what} failed: internal error`, 500);
     }
