@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { openPgliteStore } from './pglite-store.ts';
 import { openPostgresStore } from './postgres-store.ts';
 import type { SqlStore } from './sql-store.ts';
@@ -6,8 +7,9 @@ import type { SqlStore } from './sql-store.ts';
 export function openStore(config: {
   databaseUrl?: string | undefined;
   dataDir: string;
+  logger?: Logger | undefined;
 }): Promise<SqlStore> {
   return config.databaseUrl === undefined
-    ? openPgliteStore({ dataDir: config.dataDir })
+    ? openPgliteStore({ dataDir: config.dataDir, logger: config.logger })
     : openPostgresStore({ url: config.databaseUrl });
 }
