@@ -26,6 +26,11 @@ export interface ServerOptions {
   databaseUrl?: string | undefined;
   /** PGlite directory (default `./data`); `memory://` for a throwaway database. */
   dataDir?: string | undefined;
+  /**
+   * PostgreSQL: how long to wait for another server process on the same database and schema
+   * to stop before failing with `database_locked` (default 30000).
+   */
+  dbLockWaitMs?: number | undefined;
   /** Default `{ mode: 'dev' }`, refused on a non-loopback host. */
   auth?: AuthOptions | undefined;
   /** A pino logger; default one at `logLevel` (default `info`) on stdout. */
@@ -51,6 +56,7 @@ const scalarSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .optional(),
   dataDir: z.string().min(1).default('./data'),
+  dbLockWaitMs: z.number().int().min(0).default(30_000),
   approvalTtlMs: z
     .number()
     .int()
@@ -118,6 +124,7 @@ export function serverOptionsFromConfig(config: Config): ServerOptions {
     port: config.port,
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
+    dbLockWaitMs: config.dbLockWaitMs,
     logLevel: config.logLevel,
     approvalTtlMs: config.approvalTtlMs,
     limits: {

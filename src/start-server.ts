@@ -58,7 +58,9 @@ export async function startApp(options: ServerOptions = {}): Promise<App> {
   }
   const auth = createAuthenticator(resolved.auth);
   const ownStore = !options.store;
-  const store = options.store ?? (await openStore(resolved));
+  const store =
+    options.store ??
+    (await openStore({ ...resolved, logger, serverLockWaitMs: resolved.dbLockWaitMs }));
   let runtime: SessionRuntime | undefined;
   let server: ReturnType<typeof createServer> | undefined;
   try {

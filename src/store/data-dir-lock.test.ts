@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, lstatSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,11 +9,16 @@ import { acquireDataDirLock, LOCK_FILE } from './data-dir-lock.ts';
 import { openPgliteStore } from './pglite-store.ts';
 
 const LOCK_MODULE = new URL('./data-dir-lock.ts', import.meta.url).href;
+/** Takes the lock and holds it until killed; says `locked`, or the code it was refused with. */
 const HOLD_LOCK = `
   const { acquireDataDirLock } = await import(process.argv[1]);
-  await acquireDataDirLock(process.argv[2]);
-  process.stdout.write('locked\\n');
-  setInterval(() => {}, 60_000);
+  try {
+    await acquireDataDirLock(process.argv[2]);
+    process.stdout.write('locked\\n');
+    setInterval(() => {}, 60_000);
+  } catch (error) {
+    process.stdout.write(error.code + '\\n');
+  }
 `;
 
 const dirs: string[] = [];
@@ -25,8 +30,8 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-/** Another process that takes the lock and keeps it until killed. */
-async function holdInChild(dir: string): Promise<ChildProcess> {
+/** Another process trying to take the lock: resolves with what it said. */
+async function lockInChild(dir: string): Promise<{ child: ChildProcess; said: string }> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', '--input-type=module', '-e', HOLD_LOCK, LOCK_MODULE, dir],
@@ -34,13 +39,16 @@ async function holdInChild(dir: string): Promise<ChildProcess> {
   );
   children.push(child);
   const [chunk] = (await once(child.stdout, 'data')) as [Buffer];
-  expect(chunk.toString()).toBe('locked\n');
+  return { child, said: chunk.toString().trim() };
+}
+
+async function holdInChild(dir: string): Promise<ChildProcess> {
+  const { child, said } = await lockInChild(dir);
+  expect(said).toBe('locked');
   return child;
 }
 
 const lockPath = (dir: string) => join(dir, LOCK_FILE);
-const holderPid = async (dir: string) =>
-  (JSON.parse(await readFile(lockPath(dir), 'utf8')) as { pid: number }).pid;
 
 afterEach(async () => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
@@ -48,47 +56,74 @@ afterEach(async () => {
 });
 
 describe('data directory lock', () => {
-  it('refuses a directory another live process holds, naming it', async () => {
+  it('refuses a directory another live process holds, naming its pid and host', async () => {
     const dir = await tempDir();
     const child = await holdInChild(dir);
     await expect(acquireDataDirLock(dir)).rejects.toMatchObject({
       code: 'data_dir_locked',
-      message: expect.stringContaining(dir) as unknown,
+      message: expect.stringContaining(`${dir} is in use by process ${child.pid} on ${hostname()}`),
     });
     await expect(openPgliteStore({ dataDir: dir })).rejects.toMatchObject({
       code: 'data_dir_locked',
     });
+  });
 
-    // Once that process is gone its lock is stale, and taken over.
+  it('takes over at once from a holder killed with SIGKILL, its socket file left behind', async () => {
+    const dir = await tempDir();
+    const child = await holdInChild(dir);
     child.kill('SIGKILL');
     await once(child, 'exit');
+    expect(lstatSync(lockPath(dir)).isSocket()).toBe(true); // nothing cleaned up after it
     const lock = await acquireDataDirLock(dir);
-    expect(await holderPid(dir)).toBe(process.pid);
+    await expect(lockInChild(dir)).resolves.toMatchObject({ said: 'data_dir_locked' });
     await lock.release();
     expect(existsSync(lockPath(dir))).toBe(false);
   });
 
-  it('takes over the lock of a process that died without releasing it', async () => {
+  it.each([
+    [
+      'a dead pid',
+      () => ({ pid: spawnSync(process.execPath, ['-e', '']).pid, hostname: hostname() }),
+    ],
+    // pid 1 is alive here, as a reused pid of another program would be after a restart.
+    ['a live pid of an unrelated process', () => ({ pid: 1, hostname: hostname() })],
+    ['another host (a recreated container)', () => ({ pid: 1, hostname: `not-${hostname()}` })],
+  ])('takes over a lock file left by %s', async (_what, holder) => {
     const dir = await tempDir();
-    const dead = spawnSync(process.execPath, ['-e', '']).pid;
-    await writeFile(lockPath(dir), JSON.stringify({ pid: dead, hostname: hostname() }));
+    await writeFile(lockPath(dir), JSON.stringify(holder()));
     const lock = await acquireDataDirLock(dir);
-    expect(await holderPid(dir)).toBe(process.pid);
+    await expect(lockInChild(dir)).resolves.toMatchObject({ said: 'data_dir_locked' });
     await lock.release();
   });
 
-  it('takes over an unreadable lock file', async () => {
+  it('lets exactly one of several processes racing for a stale lock win', async () => {
     const dir = await tempDir();
-    await writeFile(lockPath(dir), '');
-    const lock = await acquireDataDirLock(dir);
-    expect(await holderPid(dir)).toBe(process.pid);
-    await lock.release();
+    const holder = await holdInChild(dir);
+    holder.kill('SIGKILL');
+    await once(holder, 'exit');
+    const said = (await Promise.all([1, 2, 3, 4].map(() => lockInChild(dir)))).map((r) => r.said);
+    expect(said.sort()).toEqual([
+      'data_dir_locked',
+      'data_dir_locked',
+      'data_dir_locked',
+      'locked',
+    ]);
   });
 
-  it('refuses a lock held from another host, whose processes it cannot see', async () => {
-    const dir = await tempDir();
-    await writeFile(lockPath(dir), JSON.stringify({ pid: 1, hostname: `not-${hostname()}` }));
-    await expect(acquireDataDirLock(dir)).rejects.toMatchObject({ code: 'data_dir_locked' });
+  it('locks a data directory whose path is too long for a socket, under the temp dir', async () => {
+    const base = await tempDir();
+    const dir = join(base, 'd'.repeat(60), 'e'.repeat(60));
+    await mkdir(dir, { recursive: true });
+    const child = await holdInChild(dir);
+    await expect(acquireDataDirLock(dir)).rejects.toMatchObject({
+      code: 'data_dir_locked',
+      message: expect.stringMatching(/\(lock \/tmp\/hitl-[0-9a-f]{24}\.lock\)/),
+    });
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const lock = await acquireDataDirLock(dir);
+    expect(lock).toMatchObject({ outside: true });
+    await lock.release();
   });
 
   it('refuses a second open in the same process until the first releases', async () => {

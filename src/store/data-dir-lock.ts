@@ -1,14 +1,24 @@
-import { randomUUID } from 'node:crypto';
-import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { createHash } from 'node:crypto';
+import { mkdir, realpath, rm, stat, unlink } from 'node:fs/promises';
+import { connect, createServer, type Server } from 'node:net';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { StoreError } from './store-error.ts';
 
 export const LOCK_FILE = 'hitl.lock';
 
+/** Unix socket paths are limited to 108 bytes on Linux, 104 on macOS, the NUL included. */
+const MAX_SOCKET_PATH = 100;
+/** A takeover guard older than this was left by a process that died inside it. */
+const STALE_GUARD_MS = 5_000;
+
 export interface DataDirLock {
+  /** The lock's Unix socket: `<dir>/hitl.lock`, or one under the OS temp dir (`outside`). */
   readonly path: string;
-  /** Removes the lock file if it is still ours. Safe to call twice. */
+  /** True when the data dir's path is too long for a socket inside it. */
+  readonly outside: boolean;
+  /** Closes the socket (which removes it). Safe to call twice. */
   release(): Promise<void>;
 }
 
@@ -17,73 +27,153 @@ interface Holder {
   hostname: string;
 }
 
-/** Lock files this process holds: a second open in the same process is refused too. */
-const held = new Set<string>();
+/** What a connection to an existing lock socket tells about its holder. */
+type Probe =
+  | { kind: 'live'; holder: Holder | undefined }
+  | { kind: 'stale' } // nothing listens: the holder is gone
+  | { kind: 'dying' } // accepted by the kernel, then reset: the holder is being torn down
+  | { kind: 'gone' }; // removed meanwhile
 
 /**
- * Takes the lock file of a PGlite data directory, holding this process's pid. Nothing else
- * stops two processes opening one directory and losing writes. A lock whose process is gone
- * is taken over; a live one (or one from another host) is refused with `data_dir_locked`.
+ * Locks a PGlite data directory against a second process with a Unix socket bound inside it.
+ * The kernel closes the socket when its holder dies however it dies, so a lock never outlives
+ * its process: a live holder answers a connection with its pid and host; a dead one's socket
+ * refuses (ECONNREFUSED), and is removed and bound again. No pid is ever judged from outside.
  */
-export async function acquireDataDirLock(dir: string): Promise<DataDirLock> {
+export async function acquireDataDirLock(
+  dir: string,
+  options: { timeoutMs?: number } = {},
+): Promise<DataDirLock> {
   await mkdir(dir, { recursive: true });
-  const path = join(dir, LOCK_FILE);
-  const mine: Holder = { pid: process.pid, hostname: hostname() };
-  const content = `${JSON.stringify({ ...mine, acquired_at: new Date().toISOString() })}\n`;
+  const { path, outside } = await lockPathOf(dir);
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  const mine = `${JSON.stringify({ pid: process.pid, hostname: hostname() })}\n`;
 
-  for (let attempt = 0; attempt < 5; attempt += 1) {
-    if (await createExclusive(path, content)) {
-      held.add(path);
-      return { path, release: () => release(path, content) };
+  while (Date.now() < deadline) {
+    const server = await listen(path, mine);
+    if (server) {
+      let released: Promise<void> | undefined;
+      return {
+        path,
+        outside,
+        release: () => (released ??= new Promise((resolve) => server.close(() => resolve()))),
+      };
     }
-    const seen = await readFile(path, 'utf8').catch(() => undefined);
-    if (seen === undefined) continue; // released meanwhile: try again
-    const holder = parseHolder(seen);
-    if (holder && isAlive(holder, path)) {
-      throw new StoreError(
-        'data_dir_locked',
-        `data directory ${dir} is in use by process ${holder.pid} on ${holder.hostname}` +
-          ` (lock file ${path}); stop that process, or delete the file if it is not running`,
-      );
-    }
-    await takeOverStale(path, seen);
+    const probe = await probeLock(path, deadline);
+    if (probe.kind === 'live') throw lockedError(dir, path, probe.holder);
+    if (probe.kind === 'stale') await removeStale(path, deadline);
+    else if (probe.kind === 'dying') await sleep(20);
   }
-  throw new StoreError('data_dir_locked', `could not take the lock on data directory ${dir}`);
+  throw lockedError(dir, path, undefined);
 }
 
-/** Written aside, then hard-linked into place: the lock never exists half-written. */
-async function createExclusive(path: string, content: string): Promise<boolean> {
-  const tmp = `${path}.${process.pid}.${randomUUID()}.tmp`;
-  await writeFile(tmp, content);
+/** `<realpath>/hitl.lock` when short enough for a socket, else one named by its hash. */
+export async function lockPathOf(dir: string): Promise<{ path: string; outside: boolean }> {
+  const real = await realpath(dir);
+  const inside = join(real, LOCK_FILE);
+  if (Buffer.byteLength(inside) <= MAX_SOCKET_PATH) return { path: inside, outside: false };
+  const hash = createHash('sha256').update(real).digest('hex').slice(0, 24);
+  return { path: join(tmpdir(), `hitl-${hash}.lock`), outside: true };
+}
+
+/** Binds the socket; undefined when the path exists (a live holder or a stale file). */
+async function listen(path: string, greeting: string): Promise<Server | undefined> {
+  const server = createServer((socket) => {
+    socket.on('error', () => {}); // a prober that went away is no concern of the holder
+    socket.end(greeting);
+  });
   try {
-    await link(tmp, path);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    if (errorCode(error) === 'EADDRINUSE') return undefined;
+    throw error;
+  }
+  server.unref(); // holding the lock never keeps the process alive
+  return server;
+}
+
+/** Connects to the socket at `path`: a live holder answers with one line naming itself. */
+function probeLock(path: string, deadline: number): Promise<Probe> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    let text = '';
+    const done = (probe: Probe) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(probe);
+    };
+    // Connected but silent until the deadline: a live holder whose event loop is stuck.
+    const timer = setTimeout(
+      () => done({ kind: 'live', holder: undefined }),
+      deadline - Date.now(),
+    );
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('\n')) done({ kind: 'live', holder: parseHolder(text) });
+    });
+    socket.on('end', () =>
+      done(text ? { kind: 'live', holder: parseHolder(text) } : { kind: 'dying' }),
+    );
+    socket.on('error', (error) => {
+      const code = errorCode(error);
+      if (code === 'ECONNREFUSED') done({ kind: 'stale' });
+      else if (code === 'ENOENT') done({ kind: 'gone' });
+      else if (code === 'ECONNRESET' || code === 'EPIPE') done({ kind: 'dying' });
+      else done({ kind: 'live', holder: undefined }); // EACCES and the like: cannot tell
+    });
+  });
+}
+
+/**
+ * Removes a stale lock under a short-lived guard directory, judged stale again inside it:
+ * without the guard, two starters could both judge it stale and one remove the other's fresh
+ * socket. A process binding where no file is cannot clobber anything: bind fails on a file.
+ */
+async function removeStale(path: string, deadline: number): Promise<void> {
+  const guard = `${path}.takeover`;
+  while (!(await tryMkdir(guard))) {
+    const age = await stat(guard).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
+    if (age > STALE_GUARD_MS) await rm(guard, { recursive: true, force: true });
+    else if (Date.now() > deadline) return;
+    else await sleep(10);
+  }
+  try {
+    if ((await probeLock(path, deadline)).kind === 'stale') {
+      await unlink(path).catch((error: unknown) => {
+        if (errorCode(error) !== 'ENOENT') throw error;
+      });
+    }
+  } finally {
+    await rm(guard, { recursive: true, force: true });
+  }
+}
+
+async function tryMkdir(path: string): Promise<boolean> {
+  try {
+    await mkdir(path);
     return true;
   } catch (error) {
     if (errorCode(error) === 'EEXIST') return false;
     throw error;
-  } finally {
-    await rm(tmp, { force: true });
   }
 }
 
-/** Moves a stale lock away; if it changed since it was judged stale, puts it back. */
-async function takeOverStale(path: string, judged: string): Promise<void> {
-  const aside = `${path}.stale.${process.pid}.${randomUUID()}`;
-  try {
-    await rename(path, aside);
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return;
-    throw error;
-  }
-  const moved = await readFile(aside, 'utf8');
-  if (moved !== judged) await link(aside, path).catch(() => undefined);
-  await rm(aside, { force: true });
-}
-
-async function release(path: string, content: string): Promise<void> {
-  if (!held.delete(path)) return;
-  const current = await readFile(path, 'utf8').catch(() => undefined);
-  if (current === content) await rm(path, { force: true });
+function lockedError(dir: string, path: string, holder: Holder | undefined): StoreError {
+  const who = holder ? `process ${holder.pid} on ${holder.hostname}` : 'another process';
+  return new StoreError(
+    'data_dir_locked',
+    `data directory ${dir} is in use by ${who} (lock ${path}); stop that process, or use another DATA_DIR`,
+  );
 }
 
 function parseHolder(text: string): Holder | undefined {
@@ -93,21 +183,9 @@ function parseHolder(text: string): Holder | undefined {
       return { pid: value.pid, hostname: value.hostname };
     }
   } catch {
-    // Unreadable: no live holder ever leaves one (the file is linked in complete).
+    // Not a holder of this runtime: still a live listener on the path.
   }
   return undefined;
-}
-
-function isAlive(holder: Holder, path: string): boolean {
-  if (holder.hostname !== hostname()) return true; // cannot see its processes: assume alive
-  // Our own pid: alive only if this process took it (a restarted container reuses pids).
-  if (holder.pid === process.pid) return held.has(path);
-  try {
-    process.kill(holder.pid, 0);
-    return true;
-  } catch (error) {
-    return errorCode(error) === 'EPERM';
-  }
 }
 
 function errorCode(error: unknown): string | undefined {

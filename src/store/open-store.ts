@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { openPgliteStore } from './pglite-store.ts';
 import { openPostgresStore } from './postgres-store.ts';
 import type { SqlStore } from './sql-store.ts';
@@ -6,8 +7,15 @@ import type { SqlStore } from './sql-store.ts';
 export function openStore(config: {
   databaseUrl?: string | undefined;
   dataDir: string;
+  logger?: Logger | undefined;
+  /** A server holds the PostgreSQL database lock, waiting this long for it; the CLI does not. */
+  serverLockWaitMs?: number | undefined;
 }): Promise<SqlStore> {
   return config.databaseUrl === undefined
-    ? openPgliteStore({ dataDir: config.dataDir })
-    : openPostgresStore({ url: config.databaseUrl });
+    ? openPgliteStore({ dataDir: config.dataDir, logger: config.logger })
+    : openPostgresStore({
+        url: config.databaseUrl,
+        lockWaitMs: config.serverLockWaitMs,
+        logger: config.logger,
+      });
 }

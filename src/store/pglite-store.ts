@@ -1,5 +1,6 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { resolve } from 'node:path';
+import type { Logger } from 'pino';
 import { acquireDataDirLock } from './data-dir-lock.ts';
 import type { SqlExecutor, SqlParam, SqlQuerier } from './sql-executor.ts';
 import { openSqlStore, type SqlStore } from './sql-store.ts';
@@ -30,10 +31,19 @@ export function createPgliteExecutor(pg: PGlite): SqlExecutor {
  * A Store on embedded PGlite: `memory://` for a throwaway database, otherwise a data
  * directory, locked against a second process for as long as the store is open.
  */
-export async function openPgliteStore(options: { dataDir: string }): Promise<SqlStore> {
+export async function openPgliteStore(options: {
+  dataDir: string;
+  logger?: Logger | undefined;
+}): Promise<SqlStore> {
   const inMemory = options.dataDir === MEMORY_DATA_DIR;
   const dataDir = inMemory ? MEMORY_DATA_DIR : resolve(options.dataDir);
   const lock = inMemory ? undefined : await acquireDataDirLock(dataDir);
+  if (lock?.outside) {
+    options.logger?.warn(
+      { dataDir, lock: lock.path },
+      'the data directory path is too long for its lock socket: the lock is in the temp dir, so it only keeps out processes sharing that temp dir',
+    );
+  }
   const release = () => lock?.release() ?? Promise.resolve();
   let db: SqlExecutor | undefined;
   try {

@@ -1,4 +1,6 @@
 import postgres from 'postgres';
+import type { Logger } from 'pino';
+import { acquireDatabaseLock } from './database-lock.ts';
 import type { SqlExecutor, SqlParam, SqlQuerier, SqlRow } from './sql-executor.ts';
 import { openSqlStore, type SqlStore } from './sql-store.ts';
 
@@ -8,6 +10,12 @@ export interface PostgresStoreOptions {
   schema?: string;
   /** Pool size. */
   max?: number;
+  /**
+   * Take the database lock (one server per schema) before anything else, waiting this long
+   * for another process to let go. Unset: no lock (the CLI, tests reading a server's data).
+   */
+  lockWaitMs?: number | undefined;
+  logger?: Logger | undefined;
 }
 
 type Sql = postgres.Sql | postgres.TransactionSql;
@@ -38,6 +46,15 @@ export function createPostgresExecutor(sql: postgres.Sql): SqlExecutor {
 
 /** A Store on PostgreSQL; migrations are applied before it resolves. */
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<SqlStore> {
+  const unlock =
+    options.lockWaitMs === undefined
+      ? () => Promise.resolve()
+      : await acquireDatabaseLock({
+          url: options.url,
+          schema: options.schema,
+          waitMs: options.lockWaitMs,
+          logger: options.logger,
+        });
   const sql = postgres(options.url, {
     max: options.max ?? 10,
     onnotice: () => {},
@@ -45,9 +62,10 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   });
   const db = createPostgresExecutor(sql);
   try {
-    return await openSqlStore(db, 'postgres');
+    return await openSqlStore(db, 'postgres', unlock);
   } catch (error) {
     await db.close();
+    await unlock();
     throw error;
   }
 }

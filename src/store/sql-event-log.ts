@@ -1,5 +1,6 @@
 import type { OutboundEvent } from '../protocol/outbound.ts';
 import { chainHash, GENESIS_HASH, verifyEvents } from './event-chain.ts';
+import { inSession } from './driver-error.ts';
 import { createGroupCommit } from './group-commit.ts';
 import type { SqlExecutor, SqlQuerier } from './sql-executor.ts';
 import { toStoredEvent } from './sql-rows.ts';
@@ -170,7 +171,11 @@ export function createSqlEventLog(db: SqlExecutor): SqlEventLog {
       const items: LogItem[] = events.map((event) => ({ kind: 'event', event }));
       if (snapshot) items.push({ kind: 'snapshot', snapshot });
       if (items.length === 0) return Promise.resolve();
-      return batcher.submit(items);
+      const sessionId = events[0]?.session_id ?? snapshot?.session_id ?? '';
+      // A batch fails as a whole: each caller learns it with its own session named.
+      return batcher.submit(items).catch((error: unknown) => {
+        throw inSession(error, sessionId);
+      });
     },
     async read(sessionId, afterSeq, limit) {
       const rows = await db.query(
@@ -202,7 +207,7 @@ export function createSqlEventLog(db: SqlExecutor): SqlEventLog {
 }
 
 function isUniqueViolation(error: unknown): boolean {
-  return error instanceof Error && 'code' in error && error.code === '23505';
+  return error instanceof StoreError && error.sqlState === '23505';
 }
 
 function toHead(row: Record<string, unknown>): Head {

@@ -1,3 +1,4 @@
+import { forSession, guardExecutor } from './driver-error.ts';
 import { loadMigrations, migrate } from './migrations.ts';
 import { createSqlEventLog } from './sql-event-log.ts';
 import type { SqlExecutor } from './sql-executor.ts';
@@ -18,10 +19,12 @@ const APPROVAL_COLUMNS = `request_id, session_id, execution_id, call_id, tool, a
  * migrations before it resolves. `onClose` runs after the executor is closed (lock release).
  */
 export async function openSqlStore(
-  db: SqlExecutor,
+  driver: SqlExecutor,
   kind: string,
   onClose: () => Promise<void> = () => Promise.resolve(),
 ): Promise<SqlStore> {
+  // Driver errors carry the SQL, its parameters and the values: they stop here.
+  const db = guardExecutor(driver);
   await migrate(db, await loadMigrations());
   const log = createSqlEventLog(db);
   let closing: Promise<void> | undefined;
@@ -33,17 +36,21 @@ export async function openSqlStore(
     },
 
     async createSession(input) {
-      const rows = await db.query(
-        `INSERT INTO sessions (id, owner, state, machine_version) VALUES ($1, $2, $3, $4)
-         RETURNING *`,
-        [input.id, input.owner, input.state, input.machine_version],
+      const rows = await forSession(input.id, () =>
+        db.query(
+          `INSERT INTO sessions (id, owner, state, machine_version) VALUES ($1, $2, $3, $4)
+           RETURNING *`,
+          [input.id, input.owner, input.state, input.machine_version],
+        ),
       );
       const row = rows[0];
       if (!row) throw new Error(`session ${input.id} was not inserted`);
       return toSession(row);
     },
     async getSession(id) {
-      const rows = await db.query('SELECT * FROM sessions WHERE id = $1', [id]);
+      const rows = await forSession(id, () =>
+        db.query('SELECT * FROM sessions WHERE id = $1', [id]),
+      );
       return rows[0] && toSession(rows[0]);
     },
     async listActiveSessions() {
@@ -54,46 +61,58 @@ export async function openSqlStore(
       return rows.map(toSession);
     },
     appendEvents: (events, snapshot) => log.append(events, snapshot),
-    readEvents: (sessionId, afterSeq, limit) => log.read(sessionId, afterSeq, limit),
-    lastSeq: (sessionId) => log.lastSeq(sessionId),
-    verifyChain: (sessionId) => log.verify(sessionId),
+    readEvents: (id, afterSeq, limit) => forSession(id, () => log.read(id, afterSeq, limit)),
+    lastSeq: (id) => forSession(id, () => log.lastSeq(id)),
+    verifyChain: (id) => forSession(id, () => log.verify(id)),
 
     async upsertExecution(e) {
-      await db.query(
-        `INSERT INTO executions
+      await forSession(e.session_id, () =>
+        db.query(
+          `INSERT INTO executions
            (execution_id, session_id, command, started_by, state, started_at, ended_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (execution_id) DO UPDATE SET session_id = EXCLUDED.session_id,
            command = EXCLUDED.command, started_by = EXCLUDED.started_by,
            state = EXCLUDED.state, started_at = EXCLUDED.started_at,
            ended_at = EXCLUDED.ended_at`,
-        [e.execution_id, e.session_id, e.command, e.started_by, e.state, e.started_at, e.ended_at],
+          [
+            e.execution_id,
+            e.session_id,
+            e.command,
+            e.started_by,
+            e.state,
+            e.started_at,
+            e.ended_at,
+          ],
+        ),
       );
     },
 
     async createApproval(a) {
       // Idempotent: re-creating a request (a replay) never resets its decision.
-      await db.query(
-        `INSERT INTO approvals (${APPROVAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5,
+      await forSession(a.session_id, () =>
+        db.query(
+          `INSERT INTO approvals (${APPROVAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5,
            $6::text::jsonb, $7::text::jsonb, $8, $9, $10, $11, $12, $13, $14, $15)
          ON CONFLICT (request_id) DO NOTHING`,
-        [
-          a.request_id,
-          a.session_id,
-          a.execution_id,
-          a.call_id,
-          a.tool,
-          jsonParam(a.args),
-          jsonParam(a.edited_args),
-          a.reason,
-          a.status,
-          a.decided_by,
-          a.decided_at,
-          a.decision_reason,
-          a.expires_at,
-          a.created_at,
-          a.subagent_id,
-        ],
+          [
+            a.request_id,
+            a.session_id,
+            a.execution_id,
+            a.call_id,
+            a.tool,
+            jsonParam(a.args),
+            jsonParam(a.edited_args),
+            a.reason,
+            a.status,
+            a.decided_by,
+            a.decided_at,
+            a.decision_reason,
+            a.expires_at,
+            a.created_at,
+            a.subagent_id,
+          ],
+        ),
       );
     },
     async getApproval(requestId) {
@@ -143,12 +162,14 @@ export async function openSqlStore(
       return rows[0] && toToolOutcome(rows[0]);
     },
     async recordToolStart(o, sessionId) {
-      const rows = await db.query(
-        `INSERT INTO tool_outcomes (call_id, session_id, tool, status, args)
+      const rows = await forSession(sessionId, () =>
+        db.query(
+          `INSERT INTO tool_outcomes (call_id, session_id, tool, status, args)
          VALUES ($1, $2, $3, 'started', $4::text::jsonb)
          ON CONFLICT (call_id) DO NOTHING
          RETURNING call_id`,
-        [o.call_id, sessionId, o.tool, jsonParam(o.args)],
+          [o.call_id, sessionId, o.tool, jsonParam(o.args)],
+        ),
       );
       return rows.length === 1;
     },

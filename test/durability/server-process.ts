@@ -21,6 +21,11 @@ export interface ServerProcess {
   stop(): Promise<Exit>;
   /** SIGKILL: a crash, nothing flushed. */
   kill(): Promise<Exit>;
+  /**
+   * SIGKILL to the whole process group (npm, its shell, tsx and node, as a supervisor kills
+   * a container), returning at once: the processes may still be dying or not yet reaped.
+   */
+  killGroup(): void;
 }
 
 export interface RunningProcess {
@@ -49,6 +54,8 @@ export function runProcess(
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so that killGroup() reaches every process it starts.
+    detached: true,
   });
   let text = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
@@ -85,15 +92,27 @@ export function runCommand(command: string, args: readonly string[], data: Durab
 }
 
 /** Starts the server and resolves once it prints its URL; rejects if it exits first. */
-export async function startServer(
+export function startServer(
   data: DurableData,
   env: Record<string, string> = {},
   timeoutMs = 30_000,
 ): Promise<ServerProcess> {
-  const run = runScript('src/main.ts', [], data, env);
+  return untilListening(runScript('src/main.ts', [], data, env), timeoutMs);
+}
+
+/** `npm start`, exactly as an operator runs it: npm, a shell, tsx and node in one group. */
+export function startServerWithNpm(
+  data: DurableData,
+  env: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<ServerProcess> {
+  return untilListening(runProcess('npm', ['start', '--silent'], data, env), timeoutMs);
+}
+
+async function untilListening(run: RunningProcess, timeoutMs: number): Promise<ServerProcess> {
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
-      run.child.kill('SIGKILL');
+      if (run.child.pid !== undefined) process.kill(-run.child.pid, 'SIGKILL');
       reject(new Error(`server did not start in ${timeoutMs} ms:\n${run.output()}`));
     }, timeoutMs);
     const check = () => {
@@ -123,5 +142,8 @@ export async function startServer(
     exited: run.exited,
     stop: () => signal('SIGTERM'),
     kill: () => signal('SIGKILL'),
+    killGroup: () => {
+      if (run.child.pid !== undefined) process.kill(-run.child.pid, 'SIGKILL');
+    },
   };
 }
