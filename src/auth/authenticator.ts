@@ -55,7 +55,11 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
         const roles = Array.isArray(payload['roles'])
           ? payload['roles'].filter((r): r is string => typeof r === 'string')
           : [];
-        return { user_id: payload.sub, roles };
+        return {
+          user_id: payload.sub,
+          roles,
+          ...(typeof payload.exp === 'number' ? { expires_at: payload.exp * 1000 } : {}),
+        };
       } catch (error) {
         throw toAuthError(error);
       }

@@ -2,6 +2,8 @@
 export interface Principal {
   user_id: string;
   roles: readonly string[];
+  /** When the token stops being valid (ms since the epoch); absent in dev mode. */
+  expires_at?: number;
 }
 
 export const APPROVER_ROLE = 'approver';

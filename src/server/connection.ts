@@ -19,6 +19,8 @@ export interface SocketState {
   /** Messages refused for the rate since `refusedSince` (ms): past 10× the rate, it is closed. */
   refused: number;
   refusedSince: number;
+  /** Closes the socket with 4001 when its token expires. */
+  expiry: ReturnType<typeof setTimeout> | null;
 }
 
 /**

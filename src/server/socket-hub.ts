@@ -41,6 +41,7 @@ export interface SocketHub {
 export const topicOf = (sessionId: string) => `session/${sessionId}`;
 
 const PACE_POLL_MS = 10;
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** Ends a replay whose socket went away: nothing to report. */
 class SocketClosed extends Error {}
@@ -289,6 +290,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
           unsubscribe: null,
           refused: 0,
           refusedSince: 0,
+          expiry: null,
         };
       } finally {
         pendingUpgrades -= 1;
@@ -303,6 +305,12 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
     opened(conn) {
       sockets.add(conn);
       users.socketOpened(conn.state.principal.user_id);
+      // A socket lives no longer than its token: the client reconnects with a fresh one.
+      const expiresAt = conn.state.principal.expires_at;
+      if (expiresAt !== undefined) {
+        const ms = Math.min(MAX_TIMER_MS, Math.max(0, expiresAt - Date.now()));
+        conn.state.expiry = setTimeout(() => conn.end(4001, 'token expired'), ms);
+      }
       // Fixed now, before any message of this socket can move the session on.
       conn.state.afterSeq ??= conn.state.session.lastSeq();
       // Nothing is sent from inside the upgrade: with uWS 20.30, a send from inside the corked
@@ -327,6 +335,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       const { state } = conn;
       state.closed = true;
       state.unsubscribe?.();
+      if (state.expiry) clearTimeout(state.expiry);
       if (sockets.delete(conn)) users.socketClosed(state.principal.user_id);
       state.log.debug({ code }, 'socket closed');
     },
