@@ -116,9 +116,12 @@ describe.each(testTargets())('GET /metrics on $name', (target) => {
   });
 
   describe('dev auth, one socket per user', () => {
-    const h = useTestApp(target, { authMode: 'dev', limits: { maxSocketsPerUser: 1 } });
+    const h = useTestApp(target, {
+      authMode: 'dev',
+      limits: { maxSocketsPerUser: 1, sessionsPerMinute: 2 },
+    });
 
-    it('is open, and counts a refused upgrade by its code and as a limit refusal', async () => {
+    it('is open, and counts a refused upgrade by its code and as a limit refusal, and a REST quota refusal', async () => {
       const before = await scrape(h.app);
       const { sessionId, socket } = await openUserSession(h.app);
       const refused = await refusedUpgrade(connect(h.app, { session_id: sessionId }));
@@ -126,11 +129,15 @@ describe.each(testTargets())('GET /metrics on $name', (target) => {
         status: 429,
         body: { error: { code: 'too_many_connections' } },
       });
+      expect((await http(h.app, 'POST', '/api/v1/sessions')).status).toBe(201);
+      const quota = await http(h.app, 'POST', '/api/v1/sessions');
+      expect(quota).toMatchObject({ status: 429, body: { error: { code: 'quota_exceeded' } } });
       const after = await scrape(h.app);
       const delta = (name: string, labels: Record<string, string>) =>
         valueOf(after, name, labels) - valueOf(before, name, labels);
       expect(delta('hitl_upgrades_refused_total', { code: 'too_many_connections' })).toBe(1);
       expect(delta('hitl_limit_refusals_total', { kind: 'too_many_connections' })).toBe(1);
+      expect(delta('hitl_limit_refusals_total', { kind: 'quota_exceeded' })).toBe(1);
       expect(delta('hitl_limit_refusals_total', { kind: 'rate_limited' })).toBe(0);
       await socket.close();
     });
