@@ -36,6 +36,7 @@ const { stats, seconds } = await runFuzz({
   sessions: Number(values.sessions),
   ...(server ? { exited: server.exited } : {}),
 });
+const stopAt = Date.now();
 await server?.stop();
 console.log(summary(stats, seconds));
 if (server && server.errorLogs.length > 0) {
@@ -44,6 +45,10 @@ if (server && server.errorLogs.length > 0) {
   );
   for (const line of server.errorLogs.slice(0, 5)) {
     console.log(`  ${line.slice(0, 1200)}`);
+    const time = Number(/"time":(\d+)/.exec(line)?.[1] ?? NaN);
+    console.log(
+      `    logged ${time - stopAt} ms after SIGTERM was sent to the server (negative: before)`,
+    );
     const log = JSON.parse(line) as {
       time?: number;
       sessionId?: string;

@@ -23,6 +23,7 @@ const configSchema = z
     JWT_JWKS_URL: optionalString.pipe(z.url().optional()),
     JWT_ISSUER: optionalString,
     JWT_AUDIENCE: optionalString,
+    METRICS_TOKEN: optionalString,
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info'),
@@ -80,6 +81,7 @@ const configSchema = z
       jwksUrl: env.JWT_JWKS_URL,
       jwtIssuer: env.JWT_ISSUER,
       jwtAudience: env.JWT_AUDIENCE,
+      metricsToken: env.METRICS_TOKEN,
       logLevel: env.LOG_LEVEL,
       approvalTtlMs: env.APPROVAL_TTL_MS,
       maxConnections: env.MAX_CONNECTIONS,

@@ -33,6 +33,11 @@ export interface ServerOptions {
   dbLockWaitMs?: number | undefined;
   /** Default `{ mode: 'dev' }`, refused on a non-loopback host. */
   auth?: AuthOptions | undefined;
+  /**
+   * With jwt auth, the bearer token `GET /metrics` requires (Prometheus text); unset, there is
+   * no `/metrics` route. With dev auth `/metrics` is open.
+   */
+  metricsToken?: string | undefined;
   /** A pino logger; default one at `logLevel` (default `info`) on stdout. */
   logger?: Logger | undefined;
   logLevel?: LogLevel | undefined;
@@ -64,6 +69,7 @@ const scalarSchema = z.object({
     .default(15 * 60_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   transport: z.enum(['auto', 'uws', 'portable']).default('auto'),
+  metricsToken: z.string().min(1).optional(),
 });
 
 const authSchema = z
@@ -127,6 +133,7 @@ export function serverOptionsFromConfig(config: Config): ServerOptions {
     dbLockWaitMs: config.dbLockWaitMs,
     logLevel: config.logLevel,
     approvalTtlMs: config.approvalTtlMs,
+    metricsToken: config.metricsToken,
     limits: {
       maxConnections: config.maxConnections,
       maxSocketsPerUser: config.maxSocketsPerUser,

@@ -6,7 +6,7 @@ import { createAuthenticator } from './auth/index.ts';
 import { ConfigError } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createSessionRuntime, type SessionRuntime } from './runtime/index.ts';
-import { createServer } from './server/index.ts';
+import { createServer, createServerMetrics } from './server/index.ts';
 import { resolveServerOptions, type ServerOptions } from './server-options.ts';
 import { openStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
@@ -64,12 +64,14 @@ export async function startApp(options: ServerOptions = {}): Promise<App> {
   let runtime: SessionRuntime | undefined;
   let server: ReturnType<typeof createServer> | undefined;
   try {
+    const metrics = createServerMetrics();
     runtime = createSessionRuntime({
       store,
       planner: options.planner ?? createBuiltinPlanner(),
       registry,
       logger,
       approvalTtlMs: resolved.approvalTtlMs,
+      observe: metrics.observer,
       ...(options.clock ? { clock: options.clock } : {}),
     });
     const restored = await runtime.restoreActive();
@@ -79,6 +81,8 @@ export async function startApp(options: ServerOptions = {}): Promise<App> {
       logger,
       limits: options.limits ?? {},
       transport: resolved.transport,
+      metrics,
+      metricsToken: resolved.metricsToken,
     });
     const port = await server.listen(resolved.host, resolved.port);
     const running = { server, runtime };

@@ -3,3 +3,4 @@ export * from './ids.ts';
 export * from './session-runtime.ts';
 export type { SessionHost } from './session-host.ts';
 export type { EventListener } from './event-fanout.ts';
+export type { RuntimeObserver } from './runtime-observer.ts';

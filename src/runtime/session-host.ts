@@ -9,6 +9,7 @@ import type { SessionLogic } from './session-logic.ts';
 import { snapshotOf, subagentIdOf, subagentOf, toOutbound, topState } from './session-events.ts';
 import { createEventFanout, type EventListener, type ReplayPace } from './event-fanout.ts';
 import { createMessageStream, type DeltaFrame } from './message-stream.ts';
+import type { RuntimeObserver } from './runtime-observer.ts';
 
 export interface SessionHostDeps {
   store: Store;
@@ -17,6 +18,8 @@ export interface SessionHostDeps {
   logger: Logger;
   /** Called once, when an event could not be stored: this host sends nothing more. */
   onBroken?: () => void;
+  /** Commit latency, stored events and failed writes, for metrics (guarded by the runtime). */
+  observe?: RuntimeObserver;
 }
 
 export interface SessionHost {
@@ -196,16 +199,23 @@ export function startSessionHost(
       snapshot: root.getPersistedSnapshot(),
       machine_version: SESSION_MACHINE_VERSION,
     };
-    const stored = Promise.all([store.appendEvents(events, snapshot), ...effects]);
+    const started = performance.now();
+    const appended = store.appendEvents(events, snapshot).finally(() => {
+      deps.observe?.commit(performance.now() - started);
+    });
+    const stored = Promise.all([appended, ...effects]);
     // An event that cannot be stored is never sent, and nothing after it is either: the
     // session stops here and the runtime restores it from its last stored snapshot.
     writes = Promise.all([writes, stored])
       .then(() => {
-        if (!broken) for (const event of events) fanout.publish(event);
+        if (broken) return;
+        if (events.length > 0) deps.observe?.stored(events);
+        for (const event of events) fanout.publish(event);
       })
       .catch((error: unknown) => {
         if (broken) return;
         broken = true;
+        deps.observe?.storeError();
         log.error(
           { err: error, seq: events[0]?.seq },
           'events not stored; the session will be restored',

@@ -1,6 +1,10 @@
 import type { Logger } from 'pino';
 import type { SessionCommandEvent } from '../../machines/session.events.ts';
-import { SESSION_MACHINE_VERSION } from '../../machines/session.types.ts';
+import {
+  SESSION_MACHINE_VERSION,
+  sessionStates,
+  type SessionState,
+} from '../../machines/session.types.ts';
 import type { Planner } from '../agent/planner.ts';
 import type { ToolRegistry } from '../agent/tool-registry.ts';
 import { accepts } from './session-events.ts';
@@ -19,6 +23,7 @@ import { newId } from './ids.ts';
 import { reconcileRestored } from './restore.ts';
 import { createSessionLogic } from './session-logic.ts';
 import { startSessionHost, type SessionHost } from './session-host.ts';
+import { guardObserver, type RuntimeObserver } from './runtime-observer.ts';
 
 export interface SessionRuntimeDeps {
   store: Store;
@@ -27,6 +32,8 @@ export interface SessionRuntimeDeps {
   logger: Logger;
   clock?: Clock;
   approvalTtlMs?: number;
+  /** Plain callbacks for metrics (commit latency, stored events, failed writes). */
+  observe?: Partial<RuntimeObserver> | undefined;
 }
 
 export interface SessionRuntime {
@@ -55,6 +62,10 @@ export interface SessionRuntime {
   activeCount(): number;
   /** Sessions of `owner` held here that have not ended (complete, cancelled, failed). */
   liveSessionsOf(owner: string): number;
+  /** How many sessions held in memory are in each state (every state, zeros included). */
+  statesInMemory(): Record<SessionState, number>;
+  /** Approval requests waiting for a decision in the sessions held in memory. */
+  pendingApprovalsInMemory(): number;
   close(): Promise<void>;
 }
 
@@ -66,6 +77,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
   const hosts = new Map<string, SessionHost>();
   const loading = new Map<string, Promise<SessionHost | undefined>>();
   const lostListeners = new Set<(sessionId: string) => void>();
+  const observe = guardObserver(deps.observe, logger);
 
   const logic = createSessionLogic({
     planner: deps.planner,
@@ -109,7 +121,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       );
     }
     const started = startSessionHost(
-      { store, logic, clock, logger, onBroken: () => lose(record.id, started) },
+      { store, logic, clock, logger, observe, onBroken: () => lose(record.id, started) },
       record,
     );
     hosts.set(record.id, started);
@@ -233,6 +245,19 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
         if (host.owner === owner && !ENDED.has(host.state())) live += 1;
       }
       return live;
+    },
+    statesInMemory() {
+      const counts = Object.fromEntries(sessionStates.map((s) => [s, 0])) as Record<
+        SessionState,
+        number
+      >;
+      for (const host of hosts.values()) counts[host.state()] += 1;
+      return counts;
+    },
+    pendingApprovalsInMemory() {
+      let pending = 0;
+      for (const host of hosts.values()) pending += host.pendingApprovals().length;
+      return pending;
     },
     async close() {
       await Promise.all([...hosts.values()].map((h) => h.stop()));

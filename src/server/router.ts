@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { AppError, toWireError } from '../errors.ts';
 import { errorAnswer, type BodyReader, type HttpAnswer, type RequestInfo } from './http.ts';
+import type { ServerMeter } from './metrics.ts';
 
 /** What a route's handler gets: the request, its `:params` in order, and its body on demand. */
 export type RouteHandler = (
@@ -23,7 +24,11 @@ export type HttpHandler = (request: RequestInfo, readBody: BodyReader) => Promis
  * (a known path with another method is 405, anything else 404), and every throw answered in
  * JSON (AppError -> its status and code, anything else -> a logged 500).
  */
-export function createHttpHandler(routes: readonly Route[], logger: Logger): HttpHandler {
+export function createHttpHandler(
+  routes: readonly Route[],
+  logger: Logger,
+  meter?: Pick<ServerMeter, 'answered'>,
+): HttpHandler {
   const compiled = routes.map((route) => ({ route, segments: route.path.split('/') }));
 
   function match(path: string): { route: Route; params: string[] }[] {
@@ -59,7 +64,9 @@ export function createHttpHandler(routes: readonly Route[], logger: Logger): Htt
       }
       return await hit.route.handler(request, hit.params, readBody);
     } catch (error) {
-      if (toWireError(error).status >= 500) {
+      const wire = toWireError(error);
+      meter?.answered(wire.code, wire.status);
+      if (wire.status >= 500) {
         logger.error({ err: error, method: request.method, url: request.url }, 'request failed');
       }
       return errorAnswer(error);

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/index.ts';
 import type { SessionRuntime } from '../runtime/index.ts';
 import { DEFAULT_SOCKET_LIMITS, type SocketLimits } from './connection.ts';
+import { createServerMetrics, type ServerMetrics } from './metrics.ts';
+import { metricsRoutes } from './metrics-route.ts';
 import { createPortableTransport } from './portable/portable-transport.ts';
 import { restRoutes } from './rest-routes.ts';
 import { createHttpHandler } from './router.ts';
@@ -18,6 +20,13 @@ export interface ServerDeps {
   limits?: Partial<ServerLimits>;
   /** `auto` (default): uWS where a build loads, else portable, saying so in the log. */
   transport?: TransportPreference;
+  /**
+   * The server's metrics registry, when the runtime was given its `observer`; default: one of
+   * its own (without the runtime's commit and stored-event counts).
+   */
+  metrics?: ServerMetrics;
+  /** With jwt auth, the bearer token `GET /metrics` requires; unset: no `/metrics` route. */
+  metricsToken?: string | undefined;
 }
 
 /** Every limit of the server: per socket, and per user across their sockets and requests. */
@@ -42,6 +51,7 @@ export function createServer(deps: ServerDeps): Server {
 
   let closing = false;
   let transport: Transport | null = null;
+  const metrics = deps.metrics ?? createServerMetrics();
   const hub = createSocketHub({
     runtime,
     auth,
@@ -50,8 +60,9 @@ export function createServer(deps: ServerDeps): Server {
     users,
     userLimits: limits,
     publish: (topic, text) => transport?.publish(topic, text),
+    meter: metrics.meter,
   });
-  const routes = restRoutes({
+  const rest = restRoutes({
     runtime,
     auth,
     users,
@@ -65,13 +76,18 @@ export function createServer(deps: ServerDeps): Server {
       }
     },
   });
-  const http = createHttpHandler(routes, logger);
+  const routes = [
+    ...rest,
+    ...metricsRoutes({ metrics, authMode: auth.mode, token: deps.metricsToken }),
+  ];
+  const http = createHttpHandler(routes, logger, metrics.meter);
   const transportDeps = { hub, http, limits, logger };
   const running =
     choice.kind === 'uws'
       ? createUwsTransport(choice.build, transportDeps)
       : createPortableTransport(transportDeps);
   transport = running;
+  metrics.bind({ runtime, transport: () => running.name, socketsOpen: () => hub.connections() });
 
   return {
     transport: running.name,

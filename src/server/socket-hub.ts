@@ -6,6 +6,7 @@ import type { OutboundEvent, OutboundOf } from '../protocol/outbound.ts';
 import type { SessionHost, SessionRuntime } from '../runtime/index.ts';
 import type { Connection, SocketLimits, SocketState } from './connection.ts';
 import { bearerToken } from './http.ts';
+import type { ServerMeter } from './metrics.ts';
 import type { UserLimiter, UserLimits } from './user-limits.ts';
 
 export interface SocketHubDeps {
@@ -17,6 +18,8 @@ export interface SocketHubDeps {
   userLimits: UserLimits;
   /** Sends a frame to every socket subscribed to the topic (the transport's broadcast). */
   publish(topic: string, text: string): void;
+  /** Refusals, errors answered and frames sent, for metrics. */
+  meter?: ServerMeter | undefined;
 }
 
 /** What an upgrade request carries that the checks need, copied before any await. */
@@ -53,8 +56,28 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
   const upgrading = new Map<string, number>();
   /** Hosts with a publisher: a restored session is a new host and gets its own. */
   const published = new WeakSet<SessionHost>();
+  /** Sockets on each session's topic, so a broadcast counts one frame per socket. */
+  const onTopic = new Map<string, number>();
+  const subscribed = new WeakSet<Connection>();
   let pendingUpgrades = 0;
   let nextId = 1;
+
+  function send(conn: Connection, text: string): void {
+    conn.send(text);
+    deps.meter?.framesSent(1);
+  }
+
+  function broadcast(sessionId: string, text: string): void {
+    deps.publish(topicOf(sessionId), text);
+    const count = onTopic.get(sessionId) ?? 0;
+    if (count > 0) deps.meter?.framesSent(count);
+  }
+
+  function moveTopic(sessionId: string, by: number): void {
+    const count = (onTopic.get(sessionId) ?? 0) + by;
+    if (count > 0) onTopic.set(sessionId, count);
+    else onTopic.delete(sessionId);
+  }
 
   // A session whose host was dropped (a failed write) comes back from its snapshot as a new
   // host: its sockets are closed with 1012 so that they resume with last_seq from the log, and
@@ -70,13 +93,12 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
   function ensurePublisher(session: SessionHost): void {
     if (published.has(session)) return;
     published.add(session);
-    const topic = topicOf(session.id);
     session
-      .subscribe(session.lastSeq(), (event) => deps.publish(topic, JSON.stringify(event)))
+      .subscribe(session.lastSeq(), (event) => broadcast(session.id, JSON.stringify(event)))
       .catch((error: unknown) =>
         logger.error({ err: error, sessionId: session.id }, 'publisher failed'),
       );
-    session.onDelta((event) => deps.publish(topic, JSON.stringify(event)));
+    session.onDelta((event) => broadcast(session.id, JSON.stringify(event)));
   }
 
   function reply(conn: Connection, type: 'pong' | 'error' | 'connected', data: object): void {
@@ -90,7 +112,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       state: session.state(),
       data,
     } as OutboundEvent;
-    conn.send(JSON.stringify(event));
+    send(conn, JSON.stringify(event));
   }
 
   function replyError(
@@ -99,6 +121,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
     ids: { id?: string | undefined; request_id?: string | undefined },
   ): void {
     const wire = toWireError(error);
+    deps.meter?.answered(wire.code, wire.status);
     if (wire.status >= 500) conn.state.log.error({ err: error }, 'message failed');
     const data: OutboundOf<'error'>['data'] = { code: wire.code, message: wire.message };
     if (wire.retryAfterMs !== undefined) data.retry_after_ms = wire.retryAfterMs;
@@ -154,6 +177,8 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       }
       state.refused += 1;
       if (state.refused > 10 * deps.userLimits.messageRate) {
+        const wire = toWireError(error);
+        deps.meter?.answered(wire.code, wire.status);
         state.log.warn('message rate far over the limit; closing');
         conn.end(1008, 'message rate far over the limit');
       } else {
@@ -218,15 +243,17 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       .subscribe(
         afterSeq,
         (event) => {
-          if (!state.closed && !state.live) conn.send(JSON.stringify(event));
+          if (!state.closed && !state.live) send(conn, JSON.stringify(event));
         },
         () => {
           state.live = true;
           if (state.closed) return;
           conn.subscribe(topicOf(session.id));
+          subscribed.add(conn);
+          moveTopic(session.id, 1);
           // Mid-stream: the text so far, then the frames that follow on the topic.
           const streaming = session.streaming();
-          if (streaming) conn.send(JSON.stringify(streaming));
+          if (streaming) send(conn, JSON.stringify(streaming));
         },
         paceFor(conn),
       )
@@ -241,67 +268,73 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       });
   }
 
+  /** The upgrade checks, in order: capacity, query, token, the user's sockets, the session. */
+  async function checkUpgrade(request: UpgradeRequest): Promise<SocketState> {
+    if (sockets.size + pendingUpgrades >= limits.maxConnections) {
+      throw new AppError('too_many_connections', 'the server is at its connection limit', 429);
+    }
+    const { query } = request;
+    const sessionId = query.get('session_id');
+    if (!sessionId) {
+      throw new AppError('session_id_required', 'the session_id query parameter is required', 400);
+    }
+    let afterSeq: number | null = null;
+    const lastSeq = query.get('last_seq');
+    if (lastSeq !== null) {
+      afterSeq = Number(lastSeq);
+      if (!Number.isInteger(afterSeq) || afterSeq < 0) {
+        throw new AppError('invalid_last_seq', 'last_seq must be a whole number >= 0', 400);
+      }
+    }
+    const token = bearerToken(request.authorization) ?? query.get('token') ?? undefined;
+    pendingUpgrades += 1;
+    let user: string | null = null;
+    try {
+      const principal = await auth.authenticate(token);
+      user = principal.user_id;
+      const pending = upgrading.get(user) ?? 0;
+      users.openSocket(user, pending);
+      upgrading.set(user, pending + 1);
+      const session = await runtime.getSession(sessionId);
+      if (!session || !canAccess(principal, session.owner)) {
+        throw new AppError('session_not_found', `no session ${sessionId}`, 404);
+      }
+      const id = nextId++;
+      return {
+        id,
+        principal,
+        session,
+        afterSeq,
+        log: logger.child({ connId: id, sessionId: session.id, userId: principal.user_id }),
+        closed: false,
+        live: false,
+        ready: false,
+        early: [],
+        unsubscribe: null,
+        refused: 0,
+        refusedSince: 0,
+        expiry: null,
+      };
+    } finally {
+      pendingUpgrades -= 1;
+      if (user !== null) {
+        const left = (upgrading.get(user) ?? 1) - 1;
+        if (left > 0) upgrading.set(user, left);
+        else upgrading.delete(user);
+      }
+    }
+  }
+
   return {
     async accept(request) {
-      if (sockets.size + pendingUpgrades >= limits.maxConnections) {
-        throw new AppError('too_many_connections', 'the server is at its connection limit', 429);
-      }
-      const { query } = request;
-      const sessionId = query.get('session_id');
-      if (!sessionId) {
-        throw new AppError(
-          'session_id_required',
-          'the session_id query parameter is required',
-          400,
-        );
-      }
-      let afterSeq: number | null = null;
-      const lastSeq = query.get('last_seq');
-      if (lastSeq !== null) {
-        afterSeq = Number(lastSeq);
-        if (!Number.isInteger(afterSeq) || afterSeq < 0) {
-          throw new AppError('invalid_last_seq', 'last_seq must be a whole number >= 0', 400);
-        }
-      }
-      const token = bearerToken(request.authorization) ?? query.get('token') ?? undefined;
-      pendingUpgrades += 1;
-      let user: string | null = null;
       try {
-        const principal = await auth.authenticate(token);
-        user = principal.user_id;
-        const pending = upgrading.get(user) ?? 0;
-        users.openSocket(user, pending);
-        upgrading.set(user, pending + 1);
-        const session = await runtime.getSession(sessionId);
-        if (!session || !canAccess(principal, session.owner)) {
-          throw new AppError('session_not_found', `no session ${sessionId}`, 404);
-        }
-        const id = nextId++;
-        return {
-          id,
-          principal,
-          session,
-          afterSeq,
-          log: logger.child({ connId: id, sessionId: session.id, userId: principal.user_id }),
-          closed: false,
-          live: false,
-          ready: false,
-          early: [],
-          unsubscribe: null,
-          refused: 0,
-          refusedSince: 0,
-          expiry: null,
-        };
-      } finally {
-        pendingUpgrades -= 1;
-        if (user !== null) {
-          const left = (upgrading.get(user) ?? 1) - 1;
-          if (left > 0) upgrading.set(user, left);
-          else upgrading.delete(user);
-        }
+        return await checkUpgrade(request);
+      } catch (error) {
+        const wire = toWireError(error);
+        deps.meter?.upgradeRefused(wire.code, wire.status);
+        throw error;
       }
     },
-
     opened(conn) {
       sockets.add(conn);
       users.socketOpened(conn.state.principal.user_id);
@@ -337,6 +370,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       state.unsubscribe?.();
       if (state.expiry) clearTimeout(state.expiry);
       if (sockets.delete(conn)) users.socketClosed(state.principal.user_id);
+      if (subscribed.delete(conn)) moveTopic(state.session.id, -1);
       state.log.debug({ code }, 'socket closed');
     },
 

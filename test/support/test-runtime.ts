@@ -16,11 +16,21 @@ import { createMemoryStore } from '../../src/store/memory-store.ts';
 import type { Clock } from '../../src/runtime/clock.ts';
 import type { SessionHost } from '../../src/runtime/session-host.ts';
 import { createSessionRuntime } from '../../src/runtime/session-runtime.ts';
+import type { RuntimeObserver } from '../../src/runtime/runtime-observer.ts';
+import type { Store } from '../../src/store/store.ts';
 
 /** Test support for the runtime: a runtime over a memory store and a fresh demo ledger. */
-export function createTestRuntime(options: { planner?: Planner; clock?: Clock } = {}) {
+export function createTestRuntime(
+  options: {
+    planner?: Planner;
+    clock?: Clock;
+    observe?: Partial<RuntimeObserver>;
+    /** Wraps the memory store (a flaky store, say). */
+    wrapStore?: (store: Store) => Store;
+  } = {},
+) {
   const ledger = createLedger();
-  const store = createMemoryStore();
+  const store = options.wrapStore?.(createMemoryStore()) ?? createMemoryStore();
   const registry = createToolRegistry(createBuiltinTools(ledger));
   const runtime = createSessionRuntime({
     store,
@@ -28,6 +38,7 @@ export function createTestRuntime(options: { planner?: Planner; clock?: Clock } 
     registry,
     logger: pino({ level: 'silent' }),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.observe ? { observe: options.observe } : {}),
   });
   return { ledger, store, registry, runtime };
 }
