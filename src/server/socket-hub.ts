@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
-import { canAccess, type Authenticator } from '../auth/index.ts';
+import type { Authenticator } from '../auth/index.ts';
 import { AppError, toWireError } from '../errors.ts';
 import { decodeInbound } from '../protocol/codec.ts';
 import type { OutboundEvent, OutboundOf } from '../protocol/outbound.ts';
 import type { SessionHost, SessionRuntime } from '../runtime/index.ts';
 import type { Connection, SocketLimits, SocketState } from './connection.ts';
-import { bearerToken } from './http.ts';
+import { replayPace, SocketClosed } from './replay-pace.ts';
+import { createUpgradeChecks } from './upgrade-checks.ts';
 import type { ServerMeter } from './metrics.ts';
 import type { UserLimiter, UserLimits } from './user-limits.ts';
 
@@ -43,24 +44,17 @@ export interface SocketHub {
 
 export const topicOf = (sessionId: string) => `session/${sessionId}`;
 
-const PACE_POLL_MS = 10;
 const MAX_TIMER_MS = 2_147_483_647;
 
-/** Ends a replay whose socket went away: nothing to report. */
-class SocketClosed extends Error {}
-
 export function createSocketHub(deps: SocketHubDeps): SocketHub {
-  const { runtime, auth, logger, limits, users } = deps;
+  const { runtime, logger, limits, users } = deps;
   const sockets = new Set<Connection>();
-  /** Upgrades of each user between their checks and their open: counted against the limit. */
-  const upgrading = new Map<string, number>();
   /** Hosts with a publisher: a restored session is a new host and gets its own. */
   const published = new WeakSet<SessionHost>();
   /** Sockets on each session's topic, so a broadcast counts one frame per socket. */
   const onTopic = new Map<string, number>();
   const subscribed = new WeakSet<Connection>();
-  let pendingUpgrades = 0;
-  let nextId = 1;
+  const checkUpgrade = createUpgradeChecks({ ...deps, openSockets: () => sockets.size });
 
   function send(conn: Connection, text: string): void {
     conn.send(text);
@@ -188,39 +182,6 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
     }
   }
 
-  /**
-   * Between replayed events: go on while the send buffer is under half the limit, else wait
-   * for the client to read, dropping it when it reads nothing for `replayStallMs`.
-   */
-  function paceFor(conn: Connection): () => Promise<void> | undefined {
-    const roomy = () => conn.bufferedAmount() < limits.maxBackpressure / 2;
-    return () => {
-      if (conn.state.closed) return Promise.reject(new SocketClosed());
-      if (roomy()) return undefined;
-      return new Promise<void>((resolve, reject) => {
-        let before = conn.bufferedAmount();
-        let stalled = 0;
-        const timer = setInterval(() => {
-          const now = conn.bufferedAmount();
-          stalled = now < before ? 0 : stalled + PACE_POLL_MS;
-          before = now;
-          if (conn.state.closed) {
-            clearInterval(timer);
-            reject(new SocketClosed());
-          } else if (roomy()) {
-            clearInterval(timer);
-            resolve();
-          } else if (stalled >= limits.replayStallMs) {
-            clearInterval(timer);
-            conn.state.log.info('replay: the client read nothing; dropped');
-            conn.drop();
-            reject(new SocketClosed());
-          }
-        }, PACE_POLL_MS);
-      });
-    };
-  }
-
   /** `connected`, then the replay asked for, then the session's topic. */
   function start(conn: Connection): void {
     const { state } = conn;
@@ -255,7 +216,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
           const streaming = session.streaming();
           if (streaming) send(conn, JSON.stringify(streaming));
         },
-        paceFor(conn),
+        replayPace(conn, limits),
       )
       .then((unsubscribe) => {
         if (state.closed || state.live) unsubscribe();
@@ -266,63 +227,6 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
         state.log.error({ err: error }, 'replay failed');
         conn.end(1011, 'replay failed');
       });
-  }
-
-  /** The upgrade checks, in order: capacity, query, token, the user's sockets, the session. */
-  async function checkUpgrade(request: UpgradeRequest): Promise<SocketState> {
-    if (sockets.size + pendingUpgrades >= limits.maxConnections) {
-      throw new AppError('too_many_connections', 'the server is at its connection limit', 429);
-    }
-    const { query } = request;
-    const sessionId = query.get('session_id');
-    if (!sessionId) {
-      throw new AppError('session_id_required', 'the session_id query parameter is required', 400);
-    }
-    let afterSeq: number | null = null;
-    const lastSeq = query.get('last_seq');
-    if (lastSeq !== null) {
-      afterSeq = Number(lastSeq);
-      if (!Number.isInteger(afterSeq) || afterSeq < 0) {
-        throw new AppError('invalid_last_seq', 'last_seq must be a whole number >= 0', 400);
-      }
-    }
-    const token = bearerToken(request.authorization) ?? query.get('token') ?? undefined;
-    pendingUpgrades += 1;
-    let user: string | null = null;
-    try {
-      const principal = await auth.authenticate(token);
-      user = principal.user_id;
-      const pending = upgrading.get(user) ?? 0;
-      users.openSocket(user, pending);
-      upgrading.set(user, pending + 1);
-      const session = await runtime.getSession(sessionId);
-      if (!session || !canAccess(principal, session.owner)) {
-        throw new AppError('session_not_found', `no session ${sessionId}`, 404);
-      }
-      const id = nextId++;
-      return {
-        id,
-        principal,
-        session,
-        afterSeq,
-        log: logger.child({ connId: id, sessionId: session.id, userId: principal.user_id }),
-        closed: false,
-        live: false,
-        ready: false,
-        early: [],
-        unsubscribe: null,
-        refused: 0,
-        refusedSince: 0,
-        expiry: null,
-      };
-    } finally {
-      pendingUpgrades -= 1;
-      if (user !== null) {
-        const left = (upgrading.get(user) ?? 1) - 1;
-        if (left > 0) upgrading.set(user, left);
-        else upgrading.delete(user);
-      }
-    }
   }
 
   return {
