@@ -59,30 +59,38 @@ export async function startServer(
   storage: Storage,
   options: { profileDir?: string | undefined; entry: string; transport: string },
 ): Promise<BenchServer> {
-  const child = spawn(
-    process.execPath,
-    [
-      ...(options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []),
-      '--import',
-      'tsx',
-      options.entry,
-    ],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        PORT: '0',
-        HOST: '127.0.0.1',
-        AUTH_MODE: 'dev',
-        LOG_LEVEL: 'warn',
-        TRANSPORT: options.transport,
-        // The bench is one user ('dev') with thousands of sockets and sessions.
-        ...UNLIMITED,
-        ...storage.env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const server = await startServerProcess({
+    entry: options.entry,
+    nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
+    env: { TRANSPORT: options.transport, ...storage.env },
+  });
+  return { backend: storage.backend, ...server, databaseCpuMs: () => storage.databaseCpuMs() };
+}
+
+/**
+ * `node <nodeArgs> --import tsx <entry>` as its own process, in dev auth on a free port with
+ * the per-user limits out of the way (the bench is one user with thousands of sockets);
+ * resolves once it prints its URL.
+ */
+export async function startServerProcess(options: {
+  entry: string;
+  nodeArgs?: readonly string[];
+  env: Record<string, string>;
+}): Promise<{ pid: number; url: string; stop(): Promise<void> }> {
+  const { entry, nodeArgs = [], env } = options;
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      AUTH_MODE: 'dev',
+      LOG_LEVEL: 'warn',
+      ...UNLIMITED,
+      ...env,
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let url: string;
   try {
     url = await listeningUrl(child);
@@ -90,13 +98,7 @@ export async function startServer(
     child.kill('SIGKILL');
     throw error;
   }
-  return {
-    backend: storage.backend,
-    pid: child.pid!,
-    url,
-    databaseCpuMs: () => storage.databaseCpuMs(),
-    stop: () => stopChild(child),
-  };
+  return { pid: child.pid!, url, stop: () => stopChild(child) };
 }
 
 function listeningUrl(child: ChildProcess): Promise<string> {
