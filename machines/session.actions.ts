@@ -33,7 +33,8 @@ type SessionActor = {
 }[keyof typeof sessionActors];
 
 const update = assign<SessionContext, SessionEvent, undefined, SessionEvent, never>;
-const notifyParent = enqueueActions<
+/** enqueueActions typed for this machine: it may emit the session's events. */
+export const enqueueSession = enqueueActions<
   SessionContext,
   SessionEvent,
   undefined,
@@ -42,7 +43,7 @@ const notifyParent = enqueueActions<
   never,
   never,
   never,
-  never
+  SessionEmitted
 >;
 
 /** Emits `type` with the current execution id and the data read from the action's arguments. */
@@ -68,17 +69,7 @@ function emitSessionEnd<T extends 'complete' | 'error'>(
   type: T,
   data: (context: SessionContext) => EmittedData<T>,
 ) {
-  return enqueueActions<
-    SessionContext,
-    SessionEvent,
-    undefined,
-    SessionEvent,
-    never,
-    never,
-    never,
-    never,
-    SessionEmitted
-  >(({ context, enqueue }) => {
+  return enqueueSession(({ context, enqueue }) => {
     if (context.parent_call_id !== null) return;
     enqueue.emit({
       type,
@@ -283,7 +274,7 @@ export const sessionActions = {
         ? { status: 'complete' as const, summary: event.summary }
         : { status: 'failed' as const, summary: failureMessage(event) }),
   })),
-  notifyParentDone: notifyParent(({ context, enqueue }) => {
+  notifyParentDone: enqueueSession(({ context, enqueue }) => {
     if (context.parent_call_id === null) return;
     enqueue.sendParent({
       type: 'subagent.done',
@@ -292,7 +283,7 @@ export const sessionActions = {
       results: context.history,
     });
   }),
-  notifyParentFailed: notifyParent(({ context, enqueue }) => {
+  notifyParentFailed: enqueueSession(({ context, enqueue }) => {
     if (context.parent_call_id === null) return;
     enqueue.sendParent({
       type: 'subagent.failed',

@@ -1,8 +1,7 @@
-import { enqueueActions } from 'xstate';
+import { enqueueSession } from './session.actions.ts';
 import { plannerOutput } from './session.actors.ts';
-import type { EmittedData, SessionEmitted } from './session.emitted.ts';
-import type { SessionEvent } from './session.events.ts';
-import type { AssistantMessage, SessionContext } from './session.types.ts';
+import type { EmittedData } from './session.emitted.ts';
+import type { AssistantMessage } from './session.types.ts';
 
 /** The `message` event of a model turn (`discarded`: why none of its calls ran). */
 function messageData(message: AssistantMessage, discarded?: string): EmittedData<'message'> {
@@ -17,21 +16,9 @@ function messageData(message: AssistantMessage, discarded?: string): EmittedData
   };
 }
 
-const withMessages = enqueueActions<
-  SessionContext,
-  SessionEvent,
-  undefined,
-  SessionEvent,
-  never,
-  never,
-  never,
-  never,
-  SessionEmitted
->;
-
 /** The model turns behind a planner step: stored as `message` events, the acted-on one kept in history. */
 export const messageActions = {
-  recordMessages: withMessages(({ context, event, enqueue }) => {
+  recordMessages: enqueueSession(({ context, event, enqueue }) => {
     const output = plannerOutput(event);
     if (!output) return;
     const execution_id = context.execution_id;
