@@ -33,8 +33,7 @@ type SessionActor = {
 }[keyof typeof sessionActors];
 
 const update = assign<SessionContext, SessionEvent, undefined, SessionEvent, never>;
-/** enqueueActions typed for this machine: it may emit the session's events. */
-export const enqueueSession = enqueueActions<
+type SessionEnqueue = typeof enqueueActions<
   SessionContext,
   SessionEvent,
   undefined,
@@ -45,6 +44,13 @@ export const enqueueSession = enqueueActions<
   never,
   SessionEmitted
 >;
+/**
+ * enqueueActions typed for this machine: it may emit the session's events. A function with a
+ * named signature rather than an instantiation expression, so the package's `.d.ts` can name it.
+ */
+export function enqueueSession(collect: Parameters<SessionEnqueue>[0]): ReturnType<SessionEnqueue> {
+  return enqueueActions(collect);
+}
 
 /** Emits `type` with the current execution id and the data read from the action's arguments. */
 function emitEvent<T extends EmittedType, P extends object | undefined = undefined>(
