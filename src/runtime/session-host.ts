@@ -29,6 +29,8 @@ export interface SessionHost {
   state(): SessionState;
   /** True once an event could not be stored: the runtime replaces this host. */
   isBroken(): boolean;
+  /** Why it broke (the store's error), once it has. */
+  failure(): unknown;
   /** The seq of the last event stored and sent. */
   lastSeq(): number;
   pendingApprovals(): PendingApproval[];
@@ -56,6 +58,12 @@ export interface SessionHost {
   serial<T>(fn: () => Promise<T>): Promise<T>;
   /** Resolves when every event and write so far is durable. */
   flush(): Promise<void>;
+  /**
+   * Resolves when the writes begun so far are done, not the ones the transitions after them
+   * begin (which flush waits for too): a command's own events, without queueing behind its
+   * consequences.
+   */
+  written(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -74,6 +82,7 @@ export function startSessionHost(
   let queue: Promise<unknown> = Promise.resolve();
   let executionStartedAt: string | null = null;
   let broken = false;
+  let failure: unknown;
   /** Events of the transition in progress, written with the snapshot that follows them. */
   let pending: OutboundEvent[] = [];
   let pendingEffects: Promise<unknown>[] = [];
@@ -215,6 +224,7 @@ export function startSessionHost(
       .catch((error: unknown) => {
         if (broken) return;
         broken = true;
+        failure = error;
         deps.observe?.storeError();
         log.error(
           { err: error, seq: events[0]?.seq },
@@ -260,6 +270,7 @@ export function startSessionHost(
     },
     streaming: () => (streamed ? deltaEvent(streamed) : null),
     isBroken: () => broken,
+    failure: () => failure,
     lastSeq: () => fanout.lastSeq(),
     pendingApprovals() {
       const out: PendingApproval[] = [];
@@ -286,6 +297,10 @@ export function startSessionHost(
         current = writes;
         await current;
       } while (current !== writes);
+    },
+    async written() {
+      if (pending.length > 0) commit();
+      await writes;
     },
     async stop() {
       await this.flush();

@@ -8,7 +8,8 @@ import {
 import type { Planner } from '../agent/planner.ts';
 import type { ToolRegistry } from '../agent/tool-registry.ts';
 import { accepts } from './session-events.ts';
-import { AppError } from '../errors.ts';
+import { AppError, isAppError } from '../errors.ts';
+import { storeUnavailable } from '../store/store-error.ts';
 import type { Command } from '../protocol/inbound.ts';
 import type {
   ApprovalRecord,
@@ -71,6 +72,16 @@ export interface SessionRuntime {
 
 const ENDED = new Set(['complete', 'cancelled', 'failed']);
 
+/** What the sender of a command hears when its events could not be stored. */
+function failedWrite(cause: unknown): AppError {
+  if (isAppError(cause)) return cause;
+  return new AppError(
+    'store_write_failed',
+    'the session could not be stored; it was restored',
+    503,
+  );
+}
+
 export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
   const { store, logger } = deps;
   const clock = deps.clock ?? systemClock;
@@ -78,6 +89,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
   const loading = new Map<string, Promise<SessionHost | undefined>>();
   const lostListeners = new Set<(sessionId: string) => void>();
   const observe = guardObserver(deps.observe, logger);
+  let closed = false;
 
   const logic = createSessionLogic({
     planner: deps.planner,
@@ -128,16 +140,36 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     return started;
   }
 
-  /** A host that cannot store its events stops at once; its session comes back on demand. */
+  /**
+   * A host that cannot store its events stops at once; its session comes back from its
+   * snapshot on demand, or by itself once the store answers again (restoreLater). Its holders
+   * hear of it after the command that broke it has had its answer.
+   */
   function lose(id: string, broken: SessionHost): void {
     if (hosts.get(id) !== broken) return;
     hosts.delete(id);
-    logger.warn(
-      { sessionId: id },
-      'session dropped after a failed write; it is restored on demand',
-    );
+    logger.warn({ sessionId: id }, 'session dropped after a failed write; it will be restored');
     broken.stop().catch(() => undefined);
-    for (const listener of lostListeners) listener(id);
+    setImmediate(() => {
+      for (const listener of lostListeners) listener(id);
+    });
+    restoreLater(id);
+  }
+
+  /**
+   * Brings a dropped session back without waiting for a client: its timers (approval expiry)
+   * and the work it was doing go on. Retried with backoff while the store is unreachable.
+   */
+  function restoreLater(id: string, attempt = 0): void {
+    const delay = Math.min(250 * 2 ** attempt, 10_000);
+    const timer = setTimeout(() => {
+      if (closed || hosts.has(id)) return;
+      getSession(id).catch((error: unknown) => {
+        logger.warn({ err: error, sessionId: id, attempt }, 'session not restored yet; retrying');
+        restoreLater(id, attempt + 1);
+      });
+    }, delay);
+    timer.unref();
   }
 
   /** `known`: the record, when the caller already read it (restore at start). */
@@ -190,12 +222,14 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     },
     getSession: (id) => getSession(id),
     async send(sessionId, command, by) {
+      // Refused before it changes anything: a transition now could not be stored.
+      if (!store.isAvailable()) throw storeUnavailable('the last query could not reach it');
       const session = await getSession(sessionId);
       if (!session) throw new AppError('session_not_found', `no session ${sessionId}`, 404);
       if (command.type === 'approve' || command.type === 'reject' || command.type === 'edit') {
         return decide({ session, store, registry: deps.registry, clock }, command, by);
       }
-      return session.serial(async () => {
+      const { stored } = await session.serial(async () => {
         await session.flush();
         const event = toEvent(command, by);
         if (!accepts(session.root, event)) {
@@ -214,7 +248,13 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
           }
         }
         session.root.send(event);
+        return { stored: session.written() };
       });
+      // Its first events are stored before the command counts as taken: if they cannot be, the
+      // sender hears why (the session is restored from its snapshot, without it). Awaited out
+      // of the session's queue, so a cancel right behind it is not held up.
+      await stored;
+      if (session.isBroken()) throw failedWrite(session.failure());
     },
     getApproval: (requestId) => store.getApproval(requestId),
     getSessionOwner: async (id) => hosts.get(id)?.owner ?? (await store.getSession(id))?.owner,
@@ -260,6 +300,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       return pending;
     },
     async close() {
+      closed = true;
       await Promise.all([...hosts.values()].map((h) => h.stop()));
       hosts.clear();
     },

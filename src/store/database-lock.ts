@@ -13,17 +13,27 @@ export interface DatabaseLockOptions {
   /** How long to wait for another process to let go before failing with database_locked. */
   waitMs: number;
   logger?: Logger | undefined;
+  /** How often the lock's connection is checked (default 1 s). */
+  checkMs?: number | undefined;
+}
+
+/** The lock while held. */
+export interface DatabaseLock {
+  /**
+   * Set once the lock was lost to another process (after the connection dropped, in a
+   * database restart, and another server took it first): this one must not write again.
+   */
+  lost(): StoreError | null;
+  release(): Promise<void>;
 }
 
 /**
  * Makes this process the only server on a PostgreSQL schema: a session-level advisory lock on
  * a connection of its own, which PostgreSQL releases when the connection ends, with the
  * process however it dies. Until cluster mode exists two servers on one schema would each keep
- * their own copy of a session and refuse each other's writes. Resolves with the release.
+ * their own copy of a session and refuse each other's writes. Resolves with the held lock.
  */
-export async function acquireDatabaseLock(
-  options: DatabaseLockOptions,
-): Promise<() => Promise<void>> {
+export async function acquireDatabaseLock(options: DatabaseLockOptions): Promise<DatabaseLock> {
   const sql = postgres(options.url, {
     max: 1,
     onnotice: () => {},
@@ -39,7 +49,7 @@ export async function acquireDatabaseLock(
     const [first] = await sql.unsafe<{ ok: boolean }[]>(
       `SELECT pg_try_advisory_lock(${LOCK_KEY}) AS ok`,
     );
-    if (first?.ok) return release;
+    if (first?.ok) return await keep(sql, options);
     const schema = await currentSchema(sql);
     options.logger?.warn(
       { schema, waitMs: options.waitMs },
@@ -50,7 +60,8 @@ export async function acquireDatabaseLock(
       try {
         await sql.unsafe(`SELECT pg_advisory_lock(${LOCK_KEY})`);
         options.logger?.info({ schema }, 'took the database lock');
-        return release;
+        await sql.unsafe('RESET lock_timeout');
+        return await keep(sql, options);
       } catch (error) {
         if (!(error instanceof postgres.PostgresError) || error.code !== '55P03') throw error;
       }
@@ -64,6 +75,59 @@ export async function acquireDatabaseLock(
     await release();
     throw error;
   }
+}
+
+/**
+ * Keeps the lock: PostgreSQL releases it with the connection that took it, and postgres.js
+ * reconnects by itself after a database restart, so the backend pid is checked every
+ * `checkMs`. On a new connection the lock is taken again at once; if another process has it
+ * by then, this one is fenced: every later write of its store is refused.
+ */
+async function keep(sql: postgres.Sql, options: DatabaseLockOptions): Promise<DatabaseLock> {
+  let pid = await backendPid(sql);
+  let lost: StoreError | null = null;
+  let checking = false;
+  const timer = setInterval(() => {
+    if (checking || lost) return;
+    checking = true;
+    check()
+      .catch(() => undefined) // unreachable: the next check tries again
+      .finally(() => (checking = false));
+  }, options.checkMs ?? 1_000);
+  timer.unref();
+
+  async function check(): Promise<void> {
+    const now = await backendPid(sql);
+    if (now === pid) return;
+    const [row] = await sql.unsafe<{ ok: boolean }[]>(
+      `SELECT pg_try_advisory_lock(${LOCK_KEY}) AS ok`,
+    );
+    if (row?.ok) {
+      pid = now;
+      options.logger?.warn('the database connection was lost; took the database lock again');
+      return;
+    }
+    lost = new StoreError(
+      'database_locked',
+      'this process lost the database lock to another server process (its connection dropped);' +
+        ' it writes nothing more: restart it',
+    );
+    clearInterval(timer);
+    options.logger?.error({ err: lost }, 'lost the database lock; refusing every write');
+  }
+
+  return {
+    lost: () => lost,
+    async release() {
+      clearInterval(timer);
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+async function backendPid(sql: postgres.Sql): Promise<number> {
+  const [row] = await sql.unsafe<{ pid: number }[]>('SELECT pg_backend_pid() AS pid');
+  return row?.pid ?? 0;
 }
 
 async function currentSchema(sql: postgres.Sql): Promise<string> {

@@ -1,6 +1,31 @@
 import { isAppError } from '../errors.ts';
+import type { Availability } from './availability.ts';
 import type { SqlExecutor, SqlQuerier } from './sql-executor.ts';
-import { StoreError } from './store-error.ts';
+import { StoreError, storeUnavailable } from './store-error.ts';
+
+/** Socket errors and postgres.js's own codes for a connection that is gone or never came. */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+]);
+
+/**
+ * SQLSTATEs of a server that is not there to answer: class 08 (connection exception),
+ * 57P01-57P03 (shutting down, crashed, starting up) and 53300 (no connection slot free).
+ */
+function isUnreachable(code: string): boolean {
+  return CONNECTION_CODES.has(code) || /^08[0-9A-Z]{3}$|^57P0[123]$|^53300$/.test(code);
+}
 
 /**
  * A driver's error as a StoreError that is safe to log: postgres.js and PGlite errors carry
@@ -10,6 +35,7 @@ import { StoreError } from './store-error.ts';
 export function toStoreError(error: unknown): StoreError {
   if (error instanceof StoreError) return error;
   const sqlState = field(error, 'code');
+  if (sqlState !== undefined && isUnreachable(sqlState)) return storeUnavailable(sqlState);
   const isSqlState = sqlState !== undefined && /^[0-9A-Z]{5}$/.test(sqlState);
   const table = field(error, 'table_name') ?? field(error, 'table');
   const constraint = field(error, 'constraint_name') ?? field(error, 'constraint');
@@ -42,43 +68,62 @@ export async function forSession<T>(sessionId: string, run: () => Promise<T>): P
   }
 }
 
-/** Every error the driver throws comes out of the executor as a StoreError. */
-export function guardExecutor(db: SqlExecutor): SqlExecutor {
+/**
+ * Every error the driver throws comes out of the executor as a StoreError; `availability`
+ * learns of each query that could not reach the database and of each that did.
+ */
+export function guardExecutor(db: SqlExecutor, availability?: Availability): SqlExecutor {
+  function guard(error: unknown): unknown {
+    const guarded = isAppError(error) ? error : toStoreError(error);
+    if (guarded instanceof StoreError && guarded.code === 'store_unavailable') {
+      availability?.failed();
+    }
+    return guarded;
+  }
+  function reached<T>(value: T): T {
+    availability?.reached();
+    return value;
+  }
   return {
-    ...guardQuerier(db),
+    ...guardQuerier(db, guard, reached),
     async transaction(fn) {
       let own: unknown;
       try {
-        return await db.transaction(async (tx) => {
+        const result = await db.transaction(async (tx) => {
           try {
-            return await fn(guardQuerier(tx));
+            return await fn(guardQuerier(tx, guard, reached));
           } catch (error) {
             own = error; // the caller's own error (already guarded) passes through as it is
             throw error;
           }
         });
+        return reached(result);
       } catch (error) {
-        throw error === own || isAppError(error) ? error : toStoreError(error);
+        throw error === own ? error : guard(error);
       }
     },
     close: () => db.close(),
   };
 }
 
-function guardQuerier(q: SqlQuerier): SqlQuerier {
+function guardQuerier(
+  q: SqlQuerier,
+  guard: (error: unknown) => unknown,
+  reached: <T>(value: T) => T,
+): SqlQuerier {
   return {
     async query(text, params) {
       try {
-        return await q.query(text, params);
+        return reached(await q.query(text, params));
       } catch (error) {
-        throw toStoreError(error);
+        throw guard(error);
       }
     },
     async exec(text) {
       try {
-        await q.exec(text);
+        reached(await q.exec(text));
       } catch (error) {
-        throw toStoreError(error);
+        throw guard(error);
       }
     },
   };

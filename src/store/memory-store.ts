@@ -26,6 +26,7 @@ export function createMemoryStore(): Store {
   return {
     kind: 'memory',
     ping: () => Promise.resolve(),
+    isAvailable: () => true,
 
     createSession(input) {
       const now = new Date().toISOString();

@@ -1,6 +1,6 @@
 import postgres from 'postgres';
 import type { Logger } from 'pino';
-import { acquireDatabaseLock } from './database-lock.ts';
+import { acquireDatabaseLock, type DatabaseLock } from './database-lock.ts';
 import type { SqlExecutor, SqlParam, SqlQuerier, SqlRow } from './sql-executor.ts';
 import { openSqlStore, type SqlStore } from './sql-store.ts';
 
@@ -15,6 +15,8 @@ export interface PostgresStoreOptions {
    * for another process to let go. Unset: no lock (the CLI, tests reading a server's data).
    */
   lockWaitMs?: number | undefined;
+  /** How often the held lock's connection is checked (default 1 s). */
+  lockCheckMs?: number | undefined;
   logger?: Logger | undefined;
 }
 
@@ -44,23 +46,48 @@ export function createPostgresExecutor(sql: postgres.Sql): SqlExecutor {
   };
 }
 
+/** Every statement is refused once the lock is lost: another process serves the database. */
+function fenced(db: SqlExecutor, lock: DatabaseLock): SqlExecutor {
+  const check = () => {
+    const lost = lock.lost();
+    if (lost) throw lost;
+  };
+  return {
+    async query(text, params) {
+      check();
+      return db.query(text, params);
+    },
+    async exec(text) {
+      check();
+      return db.exec(text);
+    },
+    async transaction(fn) {
+      check();
+      return db.transaction(fn);
+    },
+    close: () => db.close(),
+  };
+}
+
 /** A Store on PostgreSQL; migrations are applied before it resolves. */
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<SqlStore> {
-  const unlock =
+  const lock =
     options.lockWaitMs === undefined
-      ? () => Promise.resolve()
+      ? undefined
       : await acquireDatabaseLock({
           url: options.url,
           schema: options.schema,
           waitMs: options.lockWaitMs,
           logger: options.logger,
+          checkMs: options.lockCheckMs,
         });
+  const unlock = () => lock?.release() ?? Promise.resolve();
   const sql = postgres(options.url, {
     max: options.max ?? 10,
     onnotice: () => {},
     ...(options.schema === undefined ? {} : { connection: { search_path: options.schema } }),
   });
-  const db = createPostgresExecutor(sql);
+  const db = lock ? fenced(createPostgresExecutor(sql), lock) : createPostgresExecutor(sql);
   try {
     return await openSqlStore(db, 'postgres', unlock);
   } catch (error) {

@@ -1,3 +1,4 @@
+import { createAvailability } from './availability.ts';
 import { forSession, guardExecutor } from './driver-error.ts';
 import { loadMigrations, migrate } from './migrations.ts';
 import { createSqlEventLog } from './sql-event-log.ts';
@@ -24,7 +25,8 @@ export async function openSqlStore(
   onClose: () => Promise<void> = () => Promise.resolve(),
 ): Promise<SqlStore> {
   // Driver errors carry the SQL, its parameters and the values: they stop here.
-  const db = guardExecutor(driver);
+  const availability = createAvailability(() => driver.query('SELECT 1'));
+  const db = guardExecutor(driver, availability);
   await migrate(db, await loadMigrations());
   const log = createSqlEventLog(db);
   let closing: Promise<void> | undefined;
@@ -34,6 +36,7 @@ export async function openSqlStore(
     async ping() {
       await db.query('SELECT 1');
     },
+    isAvailable: () => availability.isUp(),
 
     async createSession(input) {
       const rows = await forSession(input.id, () =>
@@ -198,6 +201,7 @@ export async function openSqlStore(
 
     close() {
       closing ??= (async () => {
+        availability.close();
         await log.close();
         await db.close();
         await onClose();

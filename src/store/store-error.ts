@@ -6,6 +6,7 @@ export type StoreErrorCode =
   | 'seq_out_of_order'
   | 'unstorable_event'
   | 'store_closed'
+  | 'store_unavailable'
   | 'store_query_failed';
 
 const STATUS: Record<StoreErrorCode, number> = {
@@ -14,8 +15,12 @@ const STATUS: Record<StoreErrorCode, number> = {
   seq_out_of_order: 500,
   unstorable_event: 500,
   store_closed: 503,
+  store_unavailable: 503,
   store_query_failed: 500,
 };
+
+/** How soon a client may retry what a store error refused, when that is worth doing. */
+const RETRY_AFTER_MS: Partial<Record<StoreErrorCode, number>> = { store_unavailable: 1_000 };
 
 /** What a store error may say about its cause: never the query, its parameters or a value. */
 export interface StoreErrorFields {
@@ -35,11 +40,20 @@ export class StoreError extends AppError {
   declare readonly sessionId?: string;
 
   constructor(code: StoreErrorCode, message: string, fields: StoreErrorFields = {}) {
-    super(code, message, STATUS[code]);
+    const retry = RETRY_AFTER_MS[code];
+    super(code, message, STATUS[code], retry === undefined ? undefined : { retry_after_ms: retry });
     this.name = 'StoreError';
     // Only the fields that are known become (enumerable, logged) properties.
     for (const [key, value] of Object.entries(fields)) {
       if (typeof value === 'string') Object.assign(this, { [key]: value });
     }
   }
+}
+
+/** The database cannot be reached (`cause`: a SQLSTATE or a socket error code). */
+export function storeUnavailable(cause: string): StoreError {
+  return new StoreError(
+    'store_unavailable',
+    `the database is unreachable (${cause}); retry shortly`,
+  );
 }

@@ -85,6 +85,11 @@ export interface Store {
   readonly kind: string;
   /** Answers when the backing database is reachable. */
   ping(): Promise<void>;
+  /**
+   * False while the database is known to be unreachable (a query failed to reach it and none
+   * has since): the runtime then refuses commands with `store_unavailable` up front.
+   */
+  isAvailable(): boolean;
 
   createSession(session: {
     id: string;
