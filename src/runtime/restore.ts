@@ -36,7 +36,8 @@ export async function reconcileRestored(
   for (const pending of waiting) {
     const record = await store.getApproval(pending.request_id);
     if (!record) {
-      // The request's event and snapshot committed, its row did not: write it now.
+      // The request's event and snapshot committed, its row did not: only in a log written
+      // before the rows went into the events' own write (a crash could then part them).
       await store.createApproval({
         ...pending,
         session_id: host.id,

@@ -3,7 +3,7 @@ import { createActor, type AnyActorRef } from 'xstate';
 import type { SessionEmitted } from '../../machines/session.emitted.ts';
 import { SESSION_MACHINE_VERSION, type SessionState } from '../../machines/session.types.ts';
 import type { OutboundEvent, PendingApproval } from '../protocol/outbound.ts';
-import type { Store } from '../store/store.ts';
+import type { ApprovalRecord, ExecutionRecord, Store } from '../store/store.ts';
 import type { Clock } from './clock.ts';
 import type { SessionLogic } from './session-logic.ts';
 import { snapshotOf, subagentIdOf, subagentOf, toOutbound, topState } from './session-events.ts';
@@ -83,9 +83,10 @@ export function startSessionHost(
   let executionStartedAt: string | null = null;
   let broken = false;
   let failure: unknown;
-  /** Events of the transition in progress, written with the snapshot that follows them. */
+  /** Events of the transition in progress, written with the snapshot and rows they imply. */
   let pending: OutboundEvent[] = [];
-  let pendingEffects: Promise<unknown>[] = [];
+  let approvals: ApprovalRecord[] = [];
+  let executions: ExecutionRecord[] = [];
   const fanout = createEventFanout(session.id, store, session.last_seq);
   const stream = createMessageStream(clock);
   const deltaListeners = new Set<EventListener>();
@@ -135,17 +136,17 @@ export function startSessionHost(
     );
     if (broken) return;
     pending.push(event);
-    pendingEffects.push(sideEffects(event, subagentId));
+    rowsOf(event, subagentId);
     if (emitted.type === 'subagent_start') {
       const child = subagentOf(actor);
       if (child) attach(child, emitted.data.subagent_id);
     }
   }
 
-  /** The rows an event implies, written before the event is sent. */
-  function sideEffects(event: OutboundEvent, subagentId: string | null): Promise<unknown> {
+  /** The rows an event implies, written in the same atomic write as the event. */
+  function rowsOf(event: OutboundEvent, subagentId: string | null): void {
     if (event.type === 'approval_required') {
-      return store.createApproval({
+      approvals.push({
         ...event.data,
         session_id: session.id,
         execution_id: event.execution_id ?? '',
@@ -157,8 +158,9 @@ export function startSessionHost(
         created_at: event.timestamp,
         subagent_id: subagentId,
       });
+      return;
     }
-    if (subagentId !== null) return Promise.resolve();
+    if (subagentId !== null) return;
     const context = snapshotOf(root).context;
     if (event.type === 'thinking') executionStartedAt = event.timestamp;
     const ends =
@@ -166,7 +168,7 @@ export function startSessionHost(
       event.type === 'cancelled' ||
       (event.type === 'error' && event.state === 'failed');
     if (event.type === 'thinking' || ends) {
-      return store.upsertExecution({
+      executions.push({
         execution_id: context.execution_id ?? '',
         session_id: session.id,
         command: context.command ?? '',
@@ -176,7 +178,6 @@ export function startSessionHost(
         ended_at: ends ? event.timestamp : null,
       });
     }
-    return Promise.resolve();
   }
 
   function attach(actor: AnyActorRef, subagentId: string | null): void {
@@ -195,13 +196,11 @@ export function startSessionHost(
    */
   function commit(): void {
     const events = pending;
-    const effects = pendingEffects;
+    const rows = { approvals, executions };
     pending = [];
-    pendingEffects = [];
-    if (broken) {
-      for (const effect of effects) effect.catch(() => undefined);
-      return;
-    }
+    approvals = [];
+    executions = [];
+    if (broken) return;
     const snapshot = {
       session_id: session.id,
       state: topState(snapshotOf(root).value),
@@ -209,10 +208,9 @@ export function startSessionHost(
       machine_version: SESSION_MACHINE_VERSION,
     };
     const started = performance.now();
-    const appended = store.appendEvents(events, snapshot).finally(() => {
+    const stored = store.appendEvents(events, snapshot, rows).finally(() => {
       deps.observe?.commit(performance.now() - started);
     });
-    const stored = Promise.all([appended, ...effects]);
     // An event that cannot be stored is never sent, and nothing after it is either: the
     // session stops here and the runtime restores it from its last stored snapshot.
     writes = Promise.all([writes, stored])

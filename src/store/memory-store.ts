@@ -10,6 +10,7 @@ import type {
   Store,
   StoredEvent,
   ToolOutcome,
+  TransitionRows,
 } from './store.ts';
 
 const TERMINAL_OR_IDLE = new Set(['idle', 'complete', 'cancelled', 'failed']);
@@ -22,6 +23,11 @@ export function createMemoryStore(): Store {
   const executions = new Map<string, ExecutionRecord>();
   const outcomes = new Map<string, ToolOutcome>();
   const clone = <T>(value: T): T => structuredClone(value);
+
+  /** As the SQL store: a request id already there keeps its row (and its decision). */
+  function insertApproval(approval: ApprovalRecord): void {
+    if (!approvals.has(approval.request_id)) approvals.set(approval.request_id, clone(approval));
+  }
 
   return {
     kind: 'memory',
@@ -45,7 +51,11 @@ export function createMemoryStore(): Store {
       Promise.resolve(
         [...sessions.values()].filter((s) => !TERMINAL_OR_IDLE.has(s.state)).map(clone),
       ),
-    appendEvents(batch: readonly OutboundEvent[], snapshot?: SnapshotWrite) {
+    appendEvents(
+      batch: readonly OutboundEvent[],
+      snapshot?: SnapshotWrite,
+      rows: TransitionRows = {},
+    ) {
       const next = new Map<string, number>();
       for (const event of batch) {
         const last = next.get(event.session_id) ?? events.get(event.session_id)?.at(-1)?.seq ?? 0;
@@ -77,6 +87,10 @@ export function createMemoryStore(): Store {
           updated_at: new Date().toISOString(),
         });
       }
+      for (const approval of rows.approvals ?? []) insertApproval(approval);
+      for (const execution of rows.executions ?? []) {
+        executions.set(execution.execution_id, clone(execution));
+      }
       return Promise.resolve();
     },
     readEvents: (sessionId, afterSeq, limit) =>
@@ -96,7 +110,7 @@ export function createMemoryStore(): Store {
     },
 
     createApproval(approval) {
-      approvals.set(approval.request_id, clone(approval));
+      insertApproval(approval);
       return Promise.resolve();
     },
     getApproval: (requestId) => Promise.resolve(clone(approvals.get(requestId))),

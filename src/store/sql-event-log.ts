@@ -5,18 +5,47 @@ import { createGroupCommit } from './group-commit.ts';
 import type { SqlExecutor, SqlQuerier } from './sql-executor.ts';
 import { toStoredEvent } from './sql-rows.ts';
 import { StoreError } from './store-error.ts';
-import type { ChainVerification, SnapshotWrite, StoredEvent } from './store.ts';
+import type {
+  ApprovalRecord,
+  ChainVerification,
+  ExecutionRecord,
+  SnapshotWrite,
+  StoredEvent,
+  TransitionRows,
+} from './store.ts';
 
 const EVENT_COLUMNS =
   'session_id, seq, type, state, execution_id, "timestamp", data, prev_hash, hash';
 
+export const APPROVAL_COLUMNS = `request_id, session_id, execution_id, call_id, tool, args,
+  edited_args, reason, status, decided_by, decided_at, decision_reason, expires_at, created_at,
+  subagent_id`;
+const EXECUTION_COLUMNS =
+  'execution_id, session_id, command, started_by, state, started_at, ended_at';
+
 /**
  * One statement, so one atomic commit without BEGIN/COMMIT round trips: the rows go in, each
- * session's last_seq moves up, and the snapshot written with them replaces the stored one.
- * Data-modifying CTEs run even when nothing reads them; one UPDATE touches each session once.
+ * session's last_seq moves up, the snapshot written with them replaces the stored one, and
+ * the approval and execution rows of the same transitions go in with them. Data-modifying
+ * CTEs run even when nothing reads them; one UPDATE touches each session once.
  */
 const INSERT_EVENTS = `
-  WITH r AS MATERIALIZED (
+  WITH approvals_in AS (
+    INSERT INTO approvals (${APPROVAL_COLUMNS})
+    SELECT ${APPROVAL_COLUMNS} FROM jsonb_to_recordset($3::text::jsonb) AS a(
+      request_id text, session_id text, execution_id text, call_id text, tool text, args jsonb,
+      edited_args jsonb, reason text, status text, decided_by text, decided_at timestamptz,
+      decision_reason text, expires_at timestamptz, created_at timestamptz, subagent_id text)
+    ON CONFLICT (request_id) DO NOTHING
+  ), executions_in AS (
+    INSERT INTO executions (${EXECUTION_COLUMNS})
+    SELECT ${EXECUTION_COLUMNS} FROM jsonb_to_recordset($4::text::jsonb) AS e(
+      execution_id text, session_id text, command text, started_by text, state text,
+      started_at timestamptz, ended_at timestamptz)
+    ON CONFLICT (execution_id) DO UPDATE SET session_id = EXCLUDED.session_id,
+      command = EXCLUDED.command, started_by = EXCLUDED.started_by, state = EXCLUDED.state,
+      started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at
+  ), r AS MATERIALIZED (
     SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS r(
       session_id text, seq bigint, type text, state text, execution_id text,
       "timestamp" text, data jsonb, prev_hash text, hash text)
@@ -57,9 +86,12 @@ interface Head {
 
 type EventRow = Omit<StoredEvent, 'execution_id'> & { execution_id: string | null };
 
-/** What one append submits to the group commit: its events and the snapshot that follows. */
+/** What one append submits to the group commit: its events, snapshot and rows. */
 type LogItem =
-  { kind: 'event'; event: OutboundEvent } | { kind: 'snapshot'; snapshot: SnapshotWrite };
+  | { kind: 'event'; event: OutboundEvent }
+  | { kind: 'snapshot'; snapshot: SnapshotWrite }
+  | { kind: 'approval'; approval: ApprovalRecord }
+  | { kind: 'execution'; execution: ExecutionRecord };
 
 /** A snapshot as jsonb will hold it; a NUL character cannot be stored. */
 function storable(snapshot: SnapshotWrite): SnapshotWrite {
@@ -73,8 +105,24 @@ function storable(snapshot: SnapshotWrite): SnapshotWrite {
   return { ...snapshot, snapshot: JSON.parse(json) as unknown };
 }
 
+/** An approval row as jsonb will hold it (its args are the tool call's, already checked). */
+function storableApproval(approval: ApprovalRecord): ApprovalRecord {
+  const json = JSON.stringify(approval);
+  if (JSON_NUL.test(json)) {
+    throw new StoreError(
+      'unstorable_event',
+      `session ${approval.session_id}: approval ${approval.request_id} holds a NUL character`,
+    );
+  }
+  return approval;
+}
+
 export interface SqlEventLog {
-  append(events: readonly OutboundEvent[], snapshot?: SnapshotWrite): Promise<void>;
+  append(
+    events: readonly OutboundEvent[],
+    snapshot?: SnapshotWrite,
+    rows?: TransitionRows,
+  ): Promise<void>;
   read(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
   lastSeq(sessionId: string): Promise<number>;
   verify(sessionId: string): Promise<ChainVerification>;
@@ -131,25 +179,39 @@ export function createSqlEventLog(db: SqlExecutor): SqlEventLog {
       await loadHeads(db, sessionIds);
       const tip = new Map<string, Head>();
       const rows: EventRow[] = [];
-      // The last snapshot of each session in the batch is the one that follows its events.
+      // The last snapshot of each session in the batch is the one that follows its events;
+      // the first row of a request id stands (as a replay's would), the last of an execution.
       const snapshots = new Map<string, SnapshotWrite>();
+      const approvals = new Map<string, ApprovalRecord>();
+      const executions = new Map<string, ExecutionRecord>();
       const results = submissions.map((items) => {
         try {
-          const events = items.flatMap((i) => (i.kind === 'event' ? [i.event] : []));
-          const written = items.flatMap((i) =>
-            i.kind === 'snapshot' ? [storable(i.snapshot)] : [],
-          );
+          const events: OutboundEvent[] = [];
+          const written: SnapshotWrite[] = [];
+          const requests: ApprovalRecord[] = [];
+          const runs: ExecutionRecord[] = [];
+          for (const item of items) {
+            if (item.kind === 'event') events.push(item.event);
+            else if (item.kind === 'snapshot') written.push(storable(item.snapshot));
+            else if (item.kind === 'approval') requests.push(storableApproval(item.approval));
+            else runs.push(item.execution);
+          }
           rows.push(...chain(events, tip));
           for (const snapshot of written) snapshots.set(snapshot.session_id, snapshot);
+          for (const a of requests)
+            if (!approvals.has(a.request_id)) approvals.set(a.request_id, a);
+          for (const e of runs) executions.set(e.execution_id, e);
           return undefined;
         } catch (error) {
           return error as Error;
         }
       });
-      if (rows.length > 0 || snapshots.size > 0) {
+      if (rows.length > 0 || snapshots.size > 0 || approvals.size > 0 || executions.size > 0) {
         await db.query(INSERT_EVENTS, [
           JSON.stringify(rows),
           JSON.stringify([...snapshots.values()]),
+          JSON.stringify([...approvals.values()]),
+          JSON.stringify([...executions.values()]),
         ]);
       }
       for (const [id, head] of tip) heads.set(id, head);
@@ -166,12 +228,15 @@ export function createSqlEventLog(db: SqlExecutor): SqlEventLog {
   });
 
   return {
-    append(events, snapshot) {
+    append(events, snapshot, extra = {}) {
       if (closed) return Promise.reject(new StoreError('store_closed', 'the store is closed'));
       const items: LogItem[] = events.map((event) => ({ kind: 'event', event }));
       if (snapshot) items.push({ kind: 'snapshot', snapshot });
+      for (const approval of extra.approvals ?? []) items.push({ kind: 'approval', approval });
+      for (const execution of extra.executions ?? []) items.push({ kind: 'execution', execution });
       if (items.length === 0) return Promise.resolve();
-      const sessionId = events[0]?.session_id ?? snapshot?.session_id ?? '';
+      const sessionId =
+        events[0]?.session_id ?? snapshot?.session_id ?? extra.approvals?.[0]?.session_id ?? '';
       // A batch fails as a whole: each caller learns it with its own session named.
       return batcher.submit(items).catch((error: unknown) => {
         throw inSession(error, sessionId);

@@ -1,7 +1,7 @@
 import { createAvailability } from './availability.ts';
 import { forSession, guardExecutor } from './driver-error.ts';
 import { loadMigrations, migrate } from './migrations.ts';
-import { createSqlEventLog } from './sql-event-log.ts';
+import { APPROVAL_COLUMNS, createSqlEventLog } from './sql-event-log.ts';
 import type { SqlExecutor } from './sql-executor.ts';
 import { jsonParam, toApproval, toSession, toToolOutcome } from './sql-rows.ts';
 import type { DecideResult, Store } from './store.ts';
@@ -11,9 +11,6 @@ export interface SqlStore extends Store {
   /** Every session id with a row or at least one event, sorted. */
   listSessionIds(): Promise<string[]>;
 }
-
-const APPROVAL_COLUMNS = `request_id, session_id, execution_id, call_id, tool, args, edited_args,
-  reason, status, decided_by, decided_at, decision_reason, expires_at, created_at, subagent_id`;
 
 /**
  * The one SQL implementation of Store, for PostgreSQL and PGlite alike. Applies pending
@@ -63,7 +60,7 @@ export async function openSqlStore(
       );
       return rows.map(toSession);
     },
-    appendEvents: (events, snapshot) => log.append(events, snapshot),
+    appendEvents: (events, snapshot, rows) => log.append(events, snapshot, rows),
     readEvents: (id, afterSeq, limit) => forSession(id, () => log.read(id, afterSeq, limit)),
     lastSeq: (id) => forSession(id, () => log.lastSeq(id)),
     verifyChain: (id) => forSession(id, () => log.verify(id)),

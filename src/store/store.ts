@@ -12,6 +12,17 @@ export interface SnapshotWrite {
   machine_version: number;
 }
 
+/**
+ * The rows a transition implies, written in the same atomic write as its events: an approval
+ * request with its `approval_required`, an execution's row with its first and last event.
+ */
+export interface TransitionRows {
+  /** Inserted unless the request id is already there (a replay never resets a decision). */
+  approvals?: readonly ApprovalRecord[];
+  /** Inserted, or replacing the row of the same execution id. */
+  executions?: readonly ExecutionRecord[];
+}
+
 export interface SessionRecord {
   id: string;
   owner: string;
@@ -105,9 +116,14 @@ export interface Store {
    * no gap) and, in the same atomic write, the session snapshot that follows them, so the
    * stored snapshot and the log never disagree. Resolves once both are durable.
    * Implementations batch concurrent calls (group commit) and chain each event's hash to the
-   * previous one of its session. A refused call writes neither its events nor its snapshot.
+   * previous one of its session. A refused call writes neither its events nor its snapshot,
+   * nor the `rows` that come with them.
    */
-  appendEvents(events: readonly OutboundEvent[], snapshot?: SnapshotWrite): Promise<void>;
+  appendEvents(
+    events: readonly OutboundEvent[],
+    snapshot?: SnapshotWrite,
+    rows?: TransitionRows,
+  ): Promise<void>;
   readEvents(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
   lastSeq(sessionId: string): Promise<number>;
   verifyChain(sessionId: string): Promise<ChainVerification>;

@@ -226,6 +226,54 @@ export function describeStore(name: string, sql: boolean, setup: () => Promise<B
       expect(rows).toEqual([{ state: 'complete' }]);
     });
 
+    it('writes the approval and execution rows of a transition with its events, or none', async () => {
+      const id = uid('s');
+      await store.createSession({ id, owner: 'alice', state: 'idle', machine_version: 1 });
+      const request = approval(id);
+      const execution = {
+        execution_id: uid('exec'),
+        session_id: id,
+        command: 'pay',
+        started_by: 'alice',
+        state: 'thinking',
+        started_at: '2030-01-01T00:00:00.000Z',
+        ended_at: null,
+      } as const;
+      await store.appendEvents([thinking(id, 1)], undefined, {
+        approvals: [request],
+        executions: [execution, { ...execution, state: 'awaiting_approval' }],
+      });
+      expect(await store.getApproval(request.request_id)).toEqual(request);
+
+      // A replay of the same request never resets its decision.
+      const decided = {
+        status: 'approved' as const,
+        decided_by: 'bob',
+        decided_at: request.created_at,
+      };
+      await store.decideApproval({ request_id: request.request_id, ...decided });
+      await store.appendEvents([thinking(id, 2)], undefined, { approvals: [request] });
+      expect(await store.getApproval(request.request_id)).toMatchObject(decided);
+
+      // A refused call (a seq gap) writes none of its rows; one beside it in the batch does.
+      const other = uid('s');
+      await store.createSession({ id: other, owner: 'bob', state: 'idle', machine_version: 1 });
+      const lost = approval(id);
+      const kept = approval(other);
+      const results = await Promise.allSettled([
+        store.appendEvents([thinking(id, 9)], undefined, { approvals: [lost] }),
+        store.appendEvents([thinking(other, 1)], undefined, { approvals: [kept] }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
+      expect(await store.getApproval(lost.request_id)).toBeUndefined();
+      expect(await store.getApproval(kept.request_id)).toEqual(kept);
+      if (!backend.raw) return;
+      const rows = await backend.raw('SELECT state FROM executions WHERE execution_id = $1', [
+        execution.execution_id,
+      ]);
+      expect(rows).toEqual([{ state: 'awaiting_approval' }]);
+    });
+
     if (sql) sqlContract(() => ({ backend, store, open }));
   });
 }
