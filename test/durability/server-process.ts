@@ -97,7 +97,17 @@ export function startServer(
   env: Record<string, string> = {},
   timeoutMs = 30_000,
 ): Promise<ServerProcess> {
-  return untilListening(runScript('src/main.ts', [], data, env), timeoutMs);
+  return startServerScript('src/main.ts', data, env, timeoutMs);
+}
+
+/** A server entry (`src/main.ts`, or a test's own that prints `listening on <url>`) as a process. */
+export function startServerScript(
+  script: string,
+  data: DurableData,
+  env: Record<string, string> = {},
+  timeoutMs = 30_000,
+): Promise<ServerProcess> {
+  return untilListening(runScript(script, [], data, env), timeoutMs);
 }
 
 /** `npm start`, exactly as an operator runs it: npm, a shell, tsx and node in one group. */
