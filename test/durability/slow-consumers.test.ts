@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDurableData, type DurableData } from '../durability/durable-data.ts';
-import { startServerScript, type ServerProcess } from '../durability/server-process.ts';
+import { createDurableData, type DurableData } from './durable-data.ts';
+import { startServerScript, type ServerProcess } from './server-process.ts';
 import { liveMemory, watchRss } from '../support/process-memory.ts';
 import { parsePrometheusText, valueOf } from '../support/prometheus-text.ts';
 import { testTargets } from '../support/targets.ts';
 import { createSession } from '../support/test-app.ts';
 import { connect, type TestSocket, type WireEvent } from '../support/ws-client.ts';
-import { expectContiguous, sessionEvents } from './harness.ts';
+import { expectContiguous, sessionEvents } from '../integration/harness.ts';
 
 /*
  * Slow consumers: sockets of a session that stop reading are dropped at the backpressure limit,
