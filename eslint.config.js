@@ -9,6 +9,7 @@ export default tseslint.config(
       'data',
       'coverage',
       'scratch',
+      'test-artifacts',
       '**/.bench-*',
       '**/*.js',
       '!eslint.config.js',

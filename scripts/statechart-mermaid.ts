@@ -4,7 +4,7 @@ import {
   machineTransitions,
   type StatechartState,
   type StatechartTransition,
-} from './statechart-graph.ts';
+} from '../src/runtime/statechart-graph.ts';
 
 /** Where the diagram is committed, from the repository root. */
 export const STATECHART_DOC = 'docs/statechart.md';

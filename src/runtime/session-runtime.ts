@@ -6,6 +6,7 @@ import {
   type SessionState,
 } from '../../machines/session.types.ts';
 import type { Planner } from '../agent/planner.ts';
+import { describeTool, type ToolDescription } from '../agent/tool-catalog.ts';
 import type { ToolRegistry } from '../agent/tool-registry.ts';
 import { accepts } from './session-events.ts';
 import { AppError, isAppError } from '../errors.ts';
@@ -14,11 +15,16 @@ import type { Command } from '../protocol/inbound.ts';
 import type {
   ApprovalRecord,
   ApprovalStatus,
+  ChainVerification,
+  SessionListQuery,
+  SessionPage,
   SessionRecord,
   Store,
   StoredEvent,
 } from '../store/store.ts';
+import { sessionMachine } from '../../machines/session.machine.ts';
 import { systemClock, type Clock } from './clock.ts';
+import { describeStatechart, type Statechart } from './statechart-graph.ts';
 import { decide, notAllowed, type DecisionCommand } from './decisions.ts';
 import { newId } from './ids.ts';
 import { reconcileRestored } from './restore.ts';
@@ -53,6 +59,14 @@ export interface SessionRuntime {
     status?: ApprovalStatus;
     session_id?: string;
   }): Promise<ApprovalRecord[]>;
+  /** A page of stored sessions, newest first (from the store: live and passivated alike). */
+  listSessions(query: SessionListQuery): Promise<SessionPage>;
+  /** The session's hash-chain verification over its stored events. */
+  verifyChain(sessionId: string): Promise<ChainVerification>;
+  /** The registered tools, with their args as JSON Schema. */
+  tools(): ToolDescription[];
+  /** The session machine's states and transitions, read from its definition. */
+  statechart(): Statechart;
   /**
    * Called when a session's host is dropped because an event could not be stored: whoever
    * holds it (a socket) lets go; the next getSession restores it from its stored snapshot.
@@ -260,6 +274,10 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     getSessionOwner: async (id) => hosts.get(id)?.owner ?? (await store.getSession(id))?.owner,
     readEvents: (sessionId, afterSeq, limit) => store.readEvents(sessionId, afterSeq, limit),
     listApprovals: (filter) => store.listApprovals(filter),
+    listSessions: (query) => store.listSessions(query),
+    verifyChain: (sessionId) => store.verifyChain(sessionId),
+    tools: () => deps.registry.list().map(describeTool),
+    statechart: () => describeStatechart(sessionMachine),
     async restoreActive() {
       const records = await store.listActiveSessions();
       let restored = 0;

@@ -5,6 +5,7 @@ import { decodeValue } from '../protocol/codec.ts';
 import type { SessionHost, SessionRuntime } from '../runtime/index.ts';
 import type { ApprovalRecord } from '../store/store.ts';
 import { bearerToken, jsonAnswer, parseJsonBody, type RequestInfo } from './http.ts';
+import { parseQuery } from './query.ts';
 import type { Route } from './router.ts';
 import type { UserLimiter } from './user-limits.ts';
 
@@ -75,7 +76,7 @@ export function restRoutes(deps: RestDeps): Route[] {
       path: '/api/v1/sessions/:id/events',
       handler: async (request, [id = '']) => {
         const session = await visibleSession(id, await who(request));
-        const query = parse(eventsQuery, Object.fromEntries(request.query));
+        const query = parseQuery(eventsQuery, request.query);
         const events = await runtime.readEvents(session.id, query.after_seq, query.limit);
         return jsonAnswer(200, { session_id: session.id, events, last_seq: session.lastSeq() });
       },
@@ -85,7 +86,7 @@ export function restRoutes(deps: RestDeps): Route[] {
       path: '/api/v1/approvals',
       handler: async (request) => {
         const principal = await who(request);
-        const query = parse(approvalsQuery, Object.fromEntries(request.query));
+        const query = parseQuery(approvalsQuery, request.query);
         const all = await runtime.listApprovals(query.status ? { status: query.status } : {});
         return jsonAnswer(200, { approvals: await filterVisible(all, principal) });
       },
@@ -146,15 +147,4 @@ export function restRoutes(deps: RestDeps): Route[] {
   }
 
   return routes;
-}
-
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  throw new AppError(
-    'invalid_query',
-    `${issue?.path.join('.') ?? 'query'}: ${issue?.message ?? 'invalid'}`,
-    400,
-  );
 }

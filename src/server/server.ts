@@ -5,6 +5,8 @@ import { DEFAULT_SOCKET_LIMITS, type SocketLimits } from './connection.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
 import { metricsRoutes } from './metrics-route.ts';
 import { createPortableTransport } from './portable/portable-transport.ts';
+import { inspectionRoutes } from './inspection-routes.ts';
+import { inspectorRoutes } from './inspector-assets.ts';
 import { restRoutes } from './rest-routes.ts';
 import { createHttpHandler } from './router.ts';
 import { createSocketHub } from './socket-hub.ts';
@@ -78,6 +80,8 @@ export function createServer(deps: ServerDeps): Server {
   });
   const routes = [
     ...rest,
+    ...inspectionRoutes({ runtime, auth }),
+    ...inspectorRoutes(auth.mode),
     ...metricsRoutes({ metrics, authMode: auth.mode, token: deps.metricsToken }),
   ];
   const http = createHttpHandler(routes, logger, metrics.meter);

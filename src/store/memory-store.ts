@@ -47,6 +47,36 @@ export function createMemoryStore(): Store {
       return Promise.resolve(clone(record));
     },
     getSession: (id) => Promise.resolve(clone(sessions.get(id))),
+    listSessions(q) {
+      const pendingOf = (id: string) =>
+        [...approvals.values()].filter((a) => a.session_id === id && a.status === 'pending').length;
+      const key = (s: { created_at: string; id: string }) => `${s.created_at}\u0000${s.id}`;
+      const after = q.after && key(q.after);
+      const matching = [...sessions.values()]
+        .filter(
+          (s) =>
+            (q.owner === undefined || s.owner === q.owner) &&
+            (q.state === undefined || s.state === q.state) &&
+            (q.pending === undefined || pendingOf(s.id) > 0 === q.pending) &&
+            (after === undefined || key(s) < after),
+        )
+        .sort((a, b) => (key(a) < key(b) ? 1 : -1));
+      const page = matching.slice(0, q.limit);
+      const last = page.at(-1);
+      return Promise.resolve({
+        sessions: page.map((s) => ({
+          id: s.id,
+          owner: s.owner,
+          state: s.state,
+          last_seq: s.last_seq,
+          created_at: s.created_at,
+          updated_at: s.updated_at,
+          pending_approvals: pendingOf(s.id),
+        })),
+        next:
+          matching.length > q.limit && last ? { created_at: last.created_at, id: last.id } : null,
+      });
+    },
     listActiveSessions: () =>
       Promise.resolve(
         [...sessions.values()].filter((s) => !TERMINAL_OR_IDLE.has(s.state)).map(clone),

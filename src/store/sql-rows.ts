@@ -3,6 +3,7 @@ import type {
   ApprovalRecord,
   ApprovalStatus,
   SessionRecord,
+  SessionSummary,
   StoredEvent,
   ToolOutcome,
 } from './store.ts';
@@ -35,6 +36,18 @@ export function toSession(row: SqlRow): SessionRecord {
     last_seq: int(row.last_seq),
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
+  };
+}
+
+export function toSessionSummary(row: SqlRow): SessionSummary {
+  return {
+    id: text(row.id),
+    owner: text(row.owner),
+    state: text(row.state) as SessionState,
+    last_seq: int(row.last_seq),
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+    pending_approvals: int(row.pending_approvals),
   };
 }
 

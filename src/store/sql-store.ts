@@ -3,7 +3,7 @@ import { forSession, guardExecutor } from './driver-error.ts';
 import { loadMigrations, migrate } from './migrations.ts';
 import { APPROVAL_COLUMNS, createSqlEventLog } from './sql-event-log.ts';
 import type { SqlExecutor } from './sql-executor.ts';
-import { jsonParam, toApproval, toSession, toToolOutcome } from './sql-rows.ts';
+import { jsonParam, toApproval, toSession, toSessionSummary, toToolOutcome } from './sql-rows.ts';
 import type { DecideResult, Store } from './store.ts';
 
 /** A Store over SQL, plus what the audit CLI needs. */
@@ -52,6 +52,40 @@ export async function openSqlStore(
         db.query('SELECT * FROM sessions WHERE id = $1', [id]),
       );
       return rows[0] && toSession(rows[0]);
+    },
+    async listSessions(q) {
+      // One row past the limit tells whether there is a next page.
+      const rows = await db.query(
+        `SELECT s.id, s.owner, s.state, s.last_seq, s.created_at, s.updated_at,
+           s.created_at::text AS created_cursor,
+           (SELECT count(*) FROM approvals a
+             WHERE a.session_id = s.id AND a.status = 'pending') AS pending_approvals
+         FROM sessions s
+         WHERE ($1::text IS NULL OR s.owner = $1)
+           AND ($2::text IS NULL OR s.state = $2)
+           AND ($3::boolean IS NULL OR $3 = EXISTS (SELECT 1 FROM approvals a
+             WHERE a.session_id = s.id AND a.status = 'pending'))
+           AND ($4::timestamptz IS NULL OR (s.created_at, s.id) < ($4::timestamptz, $5::text))
+         ORDER BY s.created_at DESC, s.id DESC
+         LIMIT $6`,
+        [
+          q.owner ?? null,
+          q.state ?? null,
+          q.pending ?? null,
+          q.after?.created_at ?? null,
+          q.after?.id ?? '',
+          q.limit + 1,
+        ],
+      );
+      const page = rows.slice(0, q.limit);
+      const last = page.at(-1);
+      return {
+        sessions: page.map(toSessionSummary),
+        next:
+          rows.length > q.limit && last
+            ? { created_at: String(last.created_cursor), id: String(last.id) }
+            : null,
+      };
     },
     async listActiveSessions() {
       const rows = await db.query(

@@ -91,6 +91,42 @@ export type ChainVerification =
   | { ok: true; session_id: string; events: number }
   | { ok: false; session_id: string; events: number; broken_seq: number; problem: string };
 
+/** Where a page of the session list ends: the next page starts strictly after it. */
+export interface SessionCursor {
+  /** `created_at` as the database prints it (full precision, so no row is skipped). */
+  created_at: string;
+  id: string;
+}
+
+/** A page of the session list, newest first. Unset filters match every session. */
+export interface SessionListQuery {
+  /** Only this owner's sessions (what a caller without the approver role may see). */
+  owner?: string;
+  state?: SessionState;
+  /** true: only sessions with a pending approval; false: only those without one. */
+  pending?: boolean;
+  after?: SessionCursor;
+  limit: number;
+}
+
+/** One row of the session list. */
+export interface SessionSummary {
+  id: string;
+  owner: string;
+  state: SessionState;
+  last_seq: number;
+  created_at: string;
+  /** When the session last stored an event (its creation time before the first). */
+  updated_at: string;
+  pending_approvals: number;
+}
+
+export interface SessionPage {
+  sessions: SessionSummary[];
+  /** Where the next page starts; null on the last page. */
+  next: SessionCursor | null;
+}
+
 export interface Store {
   /** `postgres`, `pglite` or `memory`: for logs and /readyz. */
   readonly kind: string;
@@ -109,6 +145,8 @@ export interface Store {
     machine_version: number;
   }): Promise<SessionRecord>;
   getSession(id: string): Promise<SessionRecord | undefined>;
+  /** A page of sessions, newest first (created_at, then id, descending). */
+  listSessions(query: SessionListQuery): Promise<SessionPage>;
   /** Sessions whose actor was doing something when the process stopped (not idle/terminal). */
   listActiveSessions(): Promise<SessionRecord[]>;
   /**

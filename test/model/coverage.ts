@@ -1,5 +1,5 @@
 import type { AnyStateMachine } from 'xstate';
-import { machineStates, machineTransitions } from '../../scripts/statechart-graph.ts';
+import { machineStates, machineTransitions } from '../../src/runtime/statechart-graph.ts';
 import type { ModelStep } from './model-paths.ts';
 
 /**

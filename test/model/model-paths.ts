@@ -8,7 +8,7 @@ import {
   type SessionState,
   type ToolCall,
 } from '../../machines/session.machine.ts';
-import { transitionKey } from '../../scripts/statechart-graph.ts';
+import { transitionKey } from '../../src/runtime/statechart-graph.ts';
 import {
   MODEL_USER,
   PLANNER_ID,

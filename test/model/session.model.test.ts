@@ -3,7 +3,7 @@ import { testTargets } from '../support/targets.ts';
 import { sessionMachine } from '../../machines/session.machine.ts';
 import { createManualClock, type ManualClock } from '../support/manual-clock.ts';
 import type { App } from '../support/test-app.ts';
-import { machineTransitions } from '../../scripts/statechart-graph.ts';
+import { machineTransitions } from '../../src/runtime/statechart-graph.ts';
 import { openTestStore, type TestStore } from '../support/stores.ts';
 import { signToken, startTestApp } from '../support/test-app.ts';
 import { coverageGaps, createCoverage, formatCoverage, type Coverage } from './coverage.ts';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { sessionMachine } from '../../machines/session.machine.ts';
-import { machineStates, machineTransitions } from '../../scripts/statechart-graph.ts';
+import { machineStates, machineTransitions } from '../../src/runtime/statechart-graph.ts';
 import {
   GENERATE_COMMAND,
   STATECHART_DOC,

@@ -169,7 +169,7 @@ export function sqlContract(context: () => SqlContext): void {
         backend.raw,
         'raw access',
       )('SELECT version FROM schema_migrations ORDER BY version');
-      expect(versions.map((v) => Number(v.version))).toEqual([1]);
+      expect(versions.map((v) => Number(v.version))).toEqual([1, 2]);
     });
 
     it('flushes pending appends on close, then refuses more', async () => {

@@ -83,10 +83,28 @@ export function machineTransitions(machine: AnyStateMachine): StatechartTransiti
     return definitions.map((transition) => ({
       key: transitionKey(machine, transition),
       source: statePath(node),
-      event: transition.eventType,
+      event: String(transition.eventType),
       label: eventLabel(machine, String(transition.eventType)),
       guard: guardName(transition),
       target: (transition.target ?? [node]).map(statePath).join(','),
     }));
   });
+}
+
+/** A machine's whole graph, as the inspector draws it (`GET /api/v1/statechart`). */
+export interface Statechart {
+  id: string;
+  initial: string | null;
+  states: StatechartState[];
+  transitions: StatechartTransition[];
+}
+
+export function describeStatechart(machine: AnyStateMachine): Statechart {
+  const initial = machine.root.initial?.target[0];
+  return {
+    id: machine.id,
+    initial: initial ? statePath(initial) : null,
+    states: machineStates(machine),
+    transitions: machineTransitions(machine),
+  };
 }
