@@ -1,10 +1,17 @@
 import { loadUwsBuild } from '../../src/server/uws/uws-build.ts';
+import { CHROMIUM_PATH, hasChromium } from './browser.ts';
 
 /** One line for each part of the matrix that cannot run here, and why. */
 export default function setup(): void {
   if (!process.env['DATABASE_URL']) {
     console.info(
       'skipped: the PostgreSQL runs of the suites (DATABASE_URL is not set); PGlite runs them',
+    );
+  }
+  if (!hasChromium()) {
+    console.info(
+      `skipped: the inspector's browser tests (no Chromium at ${CHROMIUM_PATH}); ` +
+        'run `apt-get install -y chromium` (or set CHROMIUM_PATH) to enable them',
     );
   }
   const { build, misses } = loadUwsBuild();
