@@ -32,6 +32,7 @@ export async function serve(env: Record<string, string | undefined> = process.en
   }
   process.stdout.write(
     `\nHITL runtime listening on ${app.url}\n` +
+      `Inspect: ${app.url}/inspect  (sessions, live statechart, timeline, approvals)\n` +
       `Try it:  curl -s -X POST ${app.url}/api/v1/sessions\n` +
       `then:    npx wscat -c "${app.url.replace('http', 'ws')}/api/v1/ws?session_id=<id>"  and send {"type":"execute","command":"transfer 250 USD to alice"}\n\n`,
   );

@@ -205,18 +205,20 @@ export function Chart({ chart, layout, path, taken, title, small }) {
             <path d="M0,0 L10,5 L0,10 z" class="arrow lit" />
           </marker>
         </defs>
-        ${boxes.map(
-          (b) =>
-            html`<g
-              class=${`state${b.compound ? ' compound' : ''}${active.has(b.path) ? ' active' : ''}${b.path === path ? ' current' : ''}`}
-              data-state=${b.path}
-            >
-              <rect x=${b.x} y=${b.y} width=${b.w} height=${b.h} rx="9" />
-              <text x=${b.x + b.w / 2} y=${b.compound ? b.y + 19 : b.y + b.h / 2 + 4.5}
-                >${b.label}</text
+        ${boxes
+          .filter((b) => b.compound)
+          .map(
+            (b) =>
+              html`<g
+                class=${`state${b.compound ? ' compound' : ''}${active.has(b.path) ? ' active' : ''}${b.path === path ? ' current' : ''}`}
+                data-state=${b.path}
               >
-            </g>`,
-        )}
+                <rect x=${b.x} y=${b.y} width=${b.w} height=${b.h} rx="9" />
+                <text x=${b.x + b.w / 2} y=${b.compound ? b.y + 19 : b.y + b.h / 2 + 4.5}
+                  >${b.label}</text
+                >
+              </g>`,
+          )}
         ${layout.edges.map((e) => {
           const on = lit.has(`${e.source}>${e.target}`);
           return html`<g class=${on ? 'edge lit' : 'edge'} data-edge=${`${e.source}>${e.target}`}>
@@ -225,6 +227,20 @@ export function Chart({ chart, layout, path, taken, title, small }) {
             <text x=${e.mid.x} y=${e.mid.y - 3}>${e.labels.join(', ')}</text>
           </g>`;
         })}
+        ${boxes
+          .filter((b) => !b.compound)
+          .map(
+            (b) =>
+              html`<g
+                class=${`state${b.compound ? ' compound' : ''}${active.has(b.path) ? ' active' : ''}${b.path === path ? ' current' : ''}`}
+                data-state=${b.path}
+              >
+                <rect x=${b.x} y=${b.y} width=${b.w} height=${b.h} rx="9" />
+                <text x=${b.x + b.w / 2} y=${b.compound ? b.y + 19 : b.y + b.h / 2 + 4.5}
+                  >${b.label}</text
+                >
+              </g>`,
+          )}
       </svg>
     </figure>
   `;

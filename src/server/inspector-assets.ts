@@ -60,8 +60,15 @@ export function inspectorRoutes(authMode: 'dev' | 'jwt'): Route[] {
   const page = assets.get('index.html');
   if (!page) throw new Error(`the inspector page is missing from ${PAGE_DIR.pathname}`);
   assets.delete('index.html');
+  const folder = `${INSPECT_PATH}/${version}`;
+  // Every module announced up front: the browser fetches them at once, not import by import.
+  const preload = [...assets.keys()]
+    .filter((name) => name.endsWith('.js'))
+    .map((name) => `<link rel="modulepreload" href="${folder}/${name}" />`)
+    .join('\n    ');
   const html = page.body
-    .replaceAll('%ASSETS%', `${INSPECT_PATH}/${version}`)
+    .replace('<!-- %PRELOAD% -->', preload)
+    .replaceAll('%ASSETS%', folder)
     .replaceAll('%AUTH_MODE%', authMode);
 
   const answer = (type: string, body: string, cache: string): HttpAnswer => ({

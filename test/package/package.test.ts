@@ -54,10 +54,19 @@ await client.approve(required.data.request_id);
 const result = await client.waitFor('tool_result', undefined, since);
 const complete = await client.waitFor('complete', undefined, since);
 await client.close();
+// The inspector page, served from the installed package's own files.
+const page = await fetch(server.url + '/inspect');
+const html = await page.text();
+const folder = /src="(\\/inspect\\/[0-9a-f]+)\\/main\\.js"/.exec(html)?.[1];
+const assets = {};
+for (const file of ['main.js', 'chart.js', 'htm-preact.js', 'inspector.css']) {
+  assets[file] = (await fetch(server.url + folder + '/' + file)).status;
+}
+const inspector = { status: page.status, csp: page.headers.get('content-security-policy'), assets };
 await server.close();
 process.stdout.write('RESULT ' + JSON.stringify({
   sessionId: created.id, required: required.data, refundsBeforeApproval,
-  result: result.data, complete: { state: complete.state, seq: complete.seq }, refunds,
+  result: result.data, complete: { state: complete.state, seq: complete.seq }, refunds, inspector,
 }) + '\\n');
 `;
 
@@ -107,6 +116,9 @@ describe('the packed package in a plain Node project', { timeout: 300_000 }, () 
       'dist/src/client/index.d.ts',
       'dist/src/bin.js',
       'dist/src/store/migrations/001_init.sql',
+      'dist/src/store/migrations/002_session_list.sql',
+      'dist/src/inspector/index.html',
+      'dist/src/inspector/main.js',
       'README.md',
       'LICENSE',
     ]) {
@@ -150,6 +162,11 @@ describe('the packed package in a plain Node project', { timeout: 300_000 }, () 
     expect(seen.refunds).toEqual([
       { order_id: 'A-17', amount: 120, idempotencyKey: seen.required.call_id },
     ]);
+    expect(seen.inspector).toEqual({
+      status: 200,
+      csp: expect.stringMatching(/^default-src 'self'/),
+      assets: { 'main.js': 200, 'chart.js': 200, 'htm-preact.js': 200, 'inspector.css': 200 },
+    });
 
     // The installed command, on the data directory the example left behind.
     const bin = join(project, 'node_modules', '.bin', 'hitl-runtime');
