@@ -94,7 +94,7 @@ export function SessionView({ sessionId, chart }) {
         <span class=${`badge state-${live.path.split('.')[0]}`} data-testid="live-state"
           >${live.path}</span
         >
-        <span class="badge">${log.status}</span>
+        <span class="badge" data-testid="socket-status">${log.status}</span>
         <${AuditBadge} sessionId=${sessionId} lastSeq=${last} />
       </header>
       <div class="travel" data-testid="time-travel">

@@ -161,10 +161,44 @@ describe.skipIf(!hasChromium()).each(testTargets())('inspector in Chromium on $n
       'thinking',
       'approval_required',
     ]);
+    // Fixed, the same form goes through: the timeline shows the edit and who made it.
+    await form.locator('input[name="to"]').fill('bob');
+    await form.getByRole('button', { name: 'Approve with these args' }).click();
+    const edited = page.locator('[data-testid="timeline-row"][data-type="edit_approved"]');
+    await edited.waitFor(WAIT);
+    expect(await edited.textContent()).toContain('decided_by alice');
+    await chartState(page, 'complete');
+    const stored = await http(h.app, 'GET', `/api/v1/sessions/${sessionId}/events`, {
+      token: alice,
+    });
+    const edit = (stored.body.events as Array<{ type: string; data: any }>).find(
+      (e) => e.type === 'edit_approved',
+    );
+    expect(edit?.data.edited_args).toEqual({ to: 'bob', from: 'ops', amount: 50 });
     // The one console error is the browser reporting the server's 400.
     expectCleanPage(record, h.app, [/status of 400/]);
-    socket.send({ type: 'reject', request_id: requestId });
-    await socket.waitFor('complete');
+    await socket.close();
+    await page.context().close();
+  });
+
+  it('rejects with a reason from the inbox; the timeline shows who and why', async () => {
+    const { sessionId, socket, requestId } = await waitingSession({
+      command: 'transfer 400 USD to bob',
+    });
+    const before = ledger.balance('bob');
+    const record = await signedIn(alice, `#session=${sessionId}`);
+    const { page } = record;
+    const approval = page.locator(`[data-testid="approval"][data-request-id="${requestId}"]`);
+    await approval.getByRole('button', { name: 'Reject' }).click(WAIT);
+    await approval.getByTestId('reject-reason').fill('not this month');
+    await approval.getByRole('button', { name: 'Reject' }).click();
+    const rejected = page.locator('[data-testid="timeline-row"][data-type="rejected"]');
+    await rejected.waitFor(WAIT);
+    expect(await rejected.textContent()).toContain('decided_by alice: not this month');
+    await chartState(page, 'complete');
+    await approval.waitFor({ state: 'detached', ...WAIT });
+    expect(ledger.balance('bob')).toBe(before);
+    expectCleanPage(record, h.app);
     await socket.close();
     await page.context().close();
   });
