@@ -12,3 +12,11 @@ export const APPROVER_ROLE = 'approver';
 export function canAccess(principal: Principal, owner: string): boolean {
   return principal.user_id === owner || principal.roles.includes(APPROVER_ROLE);
 }
+
+/**
+ * Starting or cancelling an execution is the owner's alone: the approver role sees and decides,
+ * it does not run tools in another user's session.
+ */
+export function canRun(principal: Principal, owner: string): boolean {
+  return principal.user_id === owner;
+}

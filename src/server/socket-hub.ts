@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Authenticator } from '../auth/index.ts';
+import { canRun, type Authenticator } from '../auth/index.ts';
 import { AppError, toWireError } from '../errors.ts';
 import { decodeInbound } from '../protocol/codec.ts';
 import type { OutboundEvent, OutboundOf } from '../protocol/outbound.ts';
@@ -142,6 +142,15 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
         return reply(conn, 'pong', command.id !== undefined ? { id: command.id } : {});
       }
       const { state } = conn;
+      if (
+        (command.type === 'execute' || command.type === 'cancel') &&
+        !canRun(state.principal, state.session.owner)
+      ) {
+        const message = `only the session's owner may ${command.type} in it`;
+        return replyError(conn, new AppError('not_session_owner', message, 403), {
+          id: command.id,
+        });
+      }
       runtime.send(state.session.id, command, state.principal.user_id).catch((error: unknown) => {
         // The socket may have closed meanwhile: the adapter ignores sends to a closed socket.
         replyError(conn, error, {
