@@ -139,11 +139,64 @@ const ROWS: Row[] = [
       }),
   },
   {
-    // No route lists sessions, so none can list another user's.
+    // Newest first: the scene's three sessions are on the first page.
     route: 'GET /api/v1/sessions',
+    scene: 'listing',
+    cells: {
+      owner: allowed({ status: 200, visible: ['alice'] }),
+      other: allowed({ status: 200, visible: ['bob'] }),
+      approver: allowed({ status: 200, visible: ['alice', 'bob', 'carol'] }),
+    },
+    call: (p) =>
+      rest(p, 'GET', '/api/v1/sessions?limit=200', {
+        pick: (b: { sessions: { id: string }[] }) => ({
+          visible: b.sessions.flatMap((s) => p.scene.sessions.get(s.id) ?? []).sort(),
+        }),
+      }),
+  },
+  {
+    route: 'GET /api/v1/sessions/:id/verify',
     scene: 'pending',
-    cells: each(refused({ status: 405, code: 'method_not_allowed' })),
-    call: (p) => rest(p, 'GET', '/api/v1/sessions'),
+    cells: {
+      owner: allowed({ status: 200, ok: true, through: 2 }),
+      other: hidden('session_not_found', 404),
+      approver: allowed({ status: 200, ok: true, through: 2 }),
+    },
+    call: (p) =>
+      rest(p, 'GET', `/api/v1/sessions/${p.ids.session}/verify`, {
+        pick: (b: { ok: boolean; verified_through_seq: number }) => ({
+          ok: b.ok,
+          through: b.verified_through_seq,
+        }),
+      }),
+  },
+  {
+    route: 'GET /api/v1/tools',
+    scene: 'none',
+    cells: each(allowed({ status: 200, has_transfer: true })),
+    call: (p) =>
+      rest(p, 'GET', '/api/v1/tools', {
+        pick: (b: { tools: { name: string }[] }) => ({
+          has_transfer: b.tools.some((t) => t.name === 'transfer'),
+        }),
+      }),
+  },
+  {
+    route: 'GET /api/v1/statechart',
+    scene: 'none',
+    cells: each(allowed({ status: 200 })),
+    call: (p) => rest(p, 'GET', '/api/v1/statechart'),
+  },
+  {
+    route: 'GET /api/v1/me',
+    scene: 'none',
+    cells: {
+      owner: allowed({ status: 200, user: 'alice' }),
+      other: allowed({ status: 200, user: 'bob' }),
+      approver: allowed({ status: 200, user: 'carol' }),
+    },
+    call: (p) =>
+      rest(p, 'GET', '/api/v1/me', { pick: (b: { user_id: string }) => ({ user: b.user_id }) }),
   },
   {
     route: 'GET /api/v1/sessions/:id',

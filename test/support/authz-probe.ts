@@ -3,6 +3,7 @@ import { createAuthenticator } from '../../src/auth/index.ts';
 import { inboundTypes } from '../../src/protocol/inbound.ts';
 import type { SessionRuntime } from '../../src/runtime/index.ts';
 import type { ServerMetrics } from '../../src/server/metrics.ts';
+import { inspectionRoutes } from '../../src/server/inspection-routes.ts';
 import { metricsRoutes } from '../../src/server/metrics-route.ts';
 import { restRoutes } from '../../src/server/rest-routes.ts';
 import { createUserLimiter, DEFAULT_USER_LIMITS } from '../../src/server/user-limits.ts';
@@ -56,8 +57,12 @@ export function declaredRoutes(): string[] {
     isReady: () => Promise.resolve(true),
   });
   const metrics = metricsRoutes({ metrics: {} as ServerMetrics, authMode: 'jwt', token: 'x' });
+  const inspection = inspectionRoutes({
+    runtime: {} as SessionRuntime,
+    auth: createAuthenticator({ mode: 'dev' }),
+  });
   return [
-    ...[...rest, ...metrics].map((route) => `${route.method} ${route.path}`),
+    ...[...rest, ...metrics, ...inspection].map((route) => `${route.method} ${route.path}`),
     'WS upgrade',
     ...inboundTypes.map((type) => `WS ${type}`),
   ];

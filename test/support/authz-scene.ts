@@ -165,6 +165,8 @@ export interface Scene {
   own?: OwnedSession;
   /** Approval requests by request id -> their session's owner (listings). */
   requests: Map<string, string>;
+  /** Session ids of the scene -> their owner (listings). */
+  sessions: Map<string, string>;
   close(): Promise<void>;
 }
 
@@ -189,12 +191,14 @@ export async function buildScene(
   };
   const scene: Scene = {
     requests: new Map(),
+    sessions: new Map(),
     close: async () => void (await Promise.all(opened.map((s) => s.socket.close()))),
   };
   if (kind === 'listing') {
     for (const role of ROLES) {
       const session = await open(role, 'pending');
       scene.requests.set(String(session.requestId), session.owner);
+      scene.sessions.set(session.id, session.owner);
     }
   } else if (kind === 'foreign') {
     scene.target = await open(caller === 'owner' ? 'other' : 'owner', 'pending');
