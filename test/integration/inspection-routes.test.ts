@@ -1,6 +1,8 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryStore } from '../../src/store/memory-store.ts';
+import type { Store } from '../../src/store/store.ts';
 import { testTargets } from '../support/targets.ts';
-import { createSession, http, signToken } from '../support/test-app.ts';
+import { createSession, http, signToken, startTestApp, type App } from '../support/test-app.ts';
 import { openUserSession, useTestApp } from './harness.ts';
 
 interface Row {
@@ -180,5 +182,45 @@ describe.each(testTargets())('the inspector page on $name', ({ backend, transpor
     const html = await (await fetch(`${h.app.url}/inspect`)).text();
     const folder = /href="(\/inspect\/[0-9a-f]{16})\//.exec(html)?.[1] ?? '';
     expect((await fetch(`${h.app.url}${folder}/nope.js`)).status).toBe(404);
+  });
+});
+
+describe('the verify route on a broken chain', () => {
+  const inner = createMemoryStore();
+  // The chain check itself is tested on real databases (test/durability/verify.test.ts); here
+  // only what the route makes of its "broken" answer.
+  const store: Store = {
+    ...inner,
+    verifyChain: (id) =>
+      Promise.resolve({
+        ok: false,
+        session_id: id,
+        events: 2,
+        broken_seq: 3,
+        problem: 'hash mismatch',
+      }),
+  };
+  let app: App;
+  beforeAll(async () => {
+    app = await startTestApp({ store });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('answers ok false, verified through the seq before the break', async () => {
+    const token = await signToken('dana');
+    const id = await createSession(app, token);
+    const answer = await http(app, 'GET', `/api/v1/sessions/${id}/verify`, { token });
+    expect(answer).toEqual({
+      status: 200,
+      body: {
+        session_id: id,
+        ok: false,
+        verified_through_seq: 2,
+        broken_seq: 3,
+        problem: 'hash mismatch',
+      },
+    });
   });
 });
