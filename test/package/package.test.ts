@@ -102,7 +102,9 @@ describe('the packed package in a plain Node project', { timeout: 300_000 }, () 
       cwd: project,
       maxBuffer: 16 * 1024 * 1024,
     });
-  });
+    // npm pack (a full build) and npm install: over a minute when the rest of the suite loads
+    // the machine.
+  }, 240_000);
 
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
