@@ -167,6 +167,15 @@ function litEdges(layout, taken) {
 
 export function Chart({ chart, layout, path, taken, title, small }) {
   const active = activeSet(path);
+  /** One state's box; compound ones are drawn under the edges, simple ones over them. */
+  const stateBox = (b) =>
+    html`<g
+      class=${`state${b.compound ? ' compound' : ''}${active.has(b.path) ? ' active' : ''}${b.path === path ? ' current' : ''}`}
+      data-state=${b.path}
+    >
+      <rect x=${b.x} y=${b.y} width=${b.w} height=${b.h} rx="9" />
+      <text x=${b.x + b.w / 2} y=${b.compound ? b.y + 19 : b.y + b.h / 2 + 4.5}>${b.label}</text>
+    </g>`;
   const lit = litEdges(layout, taken);
   const boxes = [...layout.boxes.values()];
   return html`
@@ -205,20 +214,7 @@ export function Chart({ chart, layout, path, taken, title, small }) {
             <path d="M0,0 L10,5 L0,10 z" class="arrow lit" />
           </marker>
         </defs>
-        ${boxes
-          .filter((b) => b.compound)
-          .map(
-            (b) =>
-              html`<g
-                class=${`state${b.compound ? ' compound' : ''}${active.has(b.path) ? ' active' : ''}${b.path === path ? ' current' : ''}`}
-                data-state=${b.path}
-              >
-                <rect x=${b.x} y=${b.y} width=${b.w} height=${b.h} rx="9" />
-                <text x=${b.x + b.w / 2} y=${b.compound ? b.y + 19 : b.y + b.h / 2 + 4.5}
-                  >${b.label}</text
-                >
-              </g>`,
-          )}
+        ${boxes.filter((b) => b.compound).map(stateBox)}
         ${layout.edges.map((e) => {
           const on = lit.has(`${e.source}>${e.target}`);
           return html`<g class=${on ? 'edge lit' : 'edge'} data-edge=${`${e.source}>${e.target}`}>
@@ -227,20 +223,7 @@ export function Chart({ chart, layout, path, taken, title, small }) {
             <text x=${e.mid.x} y=${e.mid.y - 3}>${e.labels.join(', ')}</text>
           </g>`;
         })}
-        ${boxes
-          .filter((b) => !b.compound)
-          .map(
-            (b) =>
-              html`<g
-                class=${`state${b.compound ? ' compound' : ''}${active.has(b.path) ? ' active' : ''}${b.path === path ? ' current' : ''}`}
-                data-state=${b.path}
-              >
-                <rect x=${b.x} y=${b.y} width=${b.w} height=${b.h} rx="9" />
-                <text x=${b.x + b.w / 2} y=${b.compound ? b.y + 19 : b.y + b.h / 2 + 4.5}
-                  >${b.label}</text
-                >
-              </g>`,
-          )}
+        ${boxes.filter((b) => !b.compound).map(stateBox)}
       </svg>
     </figure>
   `;

@@ -109,6 +109,7 @@ function App() {
     </header>
     <main class="layout">
       <${SessionsList}
+        chart=${meta.chart}
         selected=${selected}
         onSelect=${select}
         onRows=${(rows) => rows.forEach((r) => owners.set(r.id, r.owner))}

@@ -3,15 +3,6 @@ import { api } from './api.js';
 import { usePoll, clock, shortId } from './hooks.js';
 import { html, useState } from './htm-preact.js';
 
-const STATES = [
-  'idle',
-  'thinking',
-  'awaiting_approval',
-  'executing',
-  'complete',
-  'cancelled',
-  'failed',
-];
 const PAGE = 50;
 
 function query(filters, cursor) {
@@ -22,7 +13,9 @@ function query(filters, cursor) {
   return `/api/v1/sessions?${q}`;
 }
 
-export function SessionsList({ selected, onSelect, onRows }) {
+export function SessionsList({ selected, onSelect, onRows, chart }) {
+  // The top-level states, from the machine's own definition (GET /api/v1/statechart).
+  const states = chart.states.filter((s) => s.parent === null).map((s) => s.path);
   const [filters, setFilters] = useState({ state: '', pending: false });
   const [first, setFirst] = useState(null);
   const [more, setMore] = useState([]);
@@ -71,7 +64,7 @@ export function SessionsList({ selected, onSelect, onRows }) {
           onChange=${(e) => change({ state: e.currentTarget.value })}
         >
           <option value="">every state</option>
-          ${STATES.map((s) => html`<option value=${s} selected=${filters.state === s}>${s}</option>`)}
+          ${states.map((s) => html`<option value=${s} selected=${filters.state === s}>${s}</option>`)}
         </select>
         <label
           ><input
