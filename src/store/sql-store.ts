@@ -1,10 +1,12 @@
 import { createAvailability } from './availability.ts';
 import { forSession, guardExecutor } from './driver-error.ts';
 import { loadMigrations, migrate } from './migrations.ts';
-import { APPROVAL_COLUMNS, createSqlEventLog } from './sql-event-log.ts';
+import { createSqlBatch } from './sql-batch.ts';
+import { APPROVAL_COLUMNS } from './sql-batch-sql.ts';
+import { createSqlEventLog } from './sql-event-log.ts';
 import type { SqlExecutor } from './sql-executor.ts';
-import { jsonParam, toApproval, toSession, toSessionSummary, toToolOutcome } from './sql-rows.ts';
-import type { DecideResult, Store } from './store.ts';
+import { toApproval, toSession, toSessionSummary, toToolOutcome } from './sql-rows.ts';
+import type { Store } from './store.ts';
 
 /** A Store over SQL, plus what the audit CLI needs. */
 export interface SqlStore extends Store {
@@ -26,6 +28,7 @@ export async function openSqlStore(
   const db = guardExecutor(driver, availability);
   await migrate(db, await loadMigrations());
   const log = createSqlEventLog(db);
+  const batch = createSqlBatch(db);
   let closing: Promise<void> | undefined;
 
   return {
@@ -94,61 +97,14 @@ export async function openSqlStore(
       );
       return rows.map(toSession);
     },
-    appendEvents: (events, snapshot, rows) => log.append(events, snapshot, rows),
+    appendEvents: (events, snapshot, rows) => batch.append(events, snapshot, rows),
     readEvents: (id, afterSeq, limit) => forSession(id, () => log.read(id, afterSeq, limit)),
     lastSeq: (id) => forSession(id, () => log.lastSeq(id)),
     verifyChain: (id) => forSession(id, () => log.verify(id)),
 
-    async upsertExecution(e) {
-      await forSession(e.session_id, () =>
-        db.query(
-          `INSERT INTO executions
-           (execution_id, session_id, command, started_by, state, started_at, ended_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (execution_id) DO UPDATE SET session_id = EXCLUDED.session_id,
-           command = EXCLUDED.command, started_by = EXCLUDED.started_by,
-           state = EXCLUDED.state, started_at = EXCLUDED.started_at,
-           ended_at = EXCLUDED.ended_at`,
-          [
-            e.execution_id,
-            e.session_id,
-            e.command,
-            e.started_by,
-            e.state,
-            e.started_at,
-            e.ended_at,
-          ],
-        ),
-      );
-    },
-
-    async createApproval(a) {
-      // Idempotent: re-creating a request (a replay) never resets its decision.
-      await forSession(a.session_id, () =>
-        db.query(
-          `INSERT INTO approvals (${APPROVAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5,
-           $6::text::jsonb, $7::text::jsonb, $8, $9, $10, $11, $12, $13, $14, $15)
-         ON CONFLICT (request_id) DO NOTHING`,
-          [
-            a.request_id,
-            a.session_id,
-            a.execution_id,
-            a.call_id,
-            a.tool,
-            jsonParam(a.args),
-            jsonParam(a.edited_args),
-            a.reason,
-            a.status,
-            a.decided_by,
-            a.decided_at,
-            a.decision_reason,
-            a.expires_at,
-            a.created_at,
-            a.subagent_id,
-          ],
-        ),
-      );
-    },
+    // Rows on their own (a restore's repairs) take the same batched write as transitions.
+    upsertExecution: (e) => batch.append([], undefined, { executions: [e] }),
+    createApproval: (a) => batch.append([], undefined, { approvals: [a] }),
     async getApproval(requestId) {
       const rows = await db.query(
         `SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE request_id = $1`,
@@ -165,63 +121,14 @@ export async function openSqlStore(
       );
       return rows.map(toApproval);
     },
-    async decideApproval(d): Promise<DecideResult> {
-      // The status guard makes this the single winner, across connections and processes.
-      const won = await db.query(
-        `UPDATE approvals SET status = $2, decided_by = $3, decided_at = $4,
-           decision_reason = $5, edited_args = $6::text::jsonb
-         WHERE request_id = $1 AND status = 'pending'
-         RETURNING ${APPROVAL_COLUMNS}`,
-        [
-          d.request_id,
-          d.status,
-          d.decided_by,
-          d.decided_at,
-          d.decision_reason ?? null,
-          jsonParam(d.edited_args ?? null),
-        ],
-      );
-      if (won[0]) return { ok: true, approval: toApproval(won[0]) };
-      const existing = await db.query(
-        `SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE request_id = $1`,
-        [d.request_id],
-      );
-      return existing[0]
-        ? { ok: false, reason: 'already_decided', approval: toApproval(existing[0]) }
-        : { ok: false, reason: 'not_found' };
-    },
-
+    // Committed in the batch's one statement; the status guard picks the single winner.
+    decideApproval: (d) => batch.decide(d),
     async getToolOutcome(callId) {
       const rows = await db.query('SELECT * FROM tool_outcomes WHERE call_id = $1', [callId]);
       return rows[0] && toToolOutcome(rows[0]);
     },
-    async recordToolStart(o, sessionId) {
-      const rows = await forSession(sessionId, () =>
-        db.query(
-          `INSERT INTO tool_outcomes (call_id, session_id, tool, status, args)
-         VALUES ($1, $2, $3, 'started', $4::text::jsonb)
-         ON CONFLICT (call_id) DO NOTHING
-         RETURNING call_id`,
-          [o.call_id, sessionId, o.tool, jsonParam(o.args)],
-        ),
-      );
-      return rows.length === 1;
-    },
-    async recordToolOutcome(o) {
-      await db.query(
-        `INSERT INTO tool_outcomes (call_id, tool, status, result, error)
-         VALUES ($1, $2, $3, $4::text::jsonb, $5)
-         ON CONFLICT (call_id) DO UPDATE SET tool = EXCLUDED.tool, status = EXCLUDED.status,
-           result = EXCLUDED.result, error = EXCLUDED.error, updated_at = now()`,
-        [
-          o.call_id,
-          o.tool,
-          o.status,
-          o.status === 'succeeded' ? jsonParam(o.result) : null,
-          o.status === 'failed' ? o.error : null,
-        ],
-      );
-    },
+    recordToolStart: (o, sessionId) => batch.recordToolStart(o, sessionId),
+    recordToolOutcome: (o) => batch.recordToolOutcome(o),
 
     async listSessionIds() {
       const rows = await db.query(
@@ -233,7 +140,7 @@ export async function openSqlStore(
     close() {
       closing ??= (async () => {
         availability.close();
-        await log.close();
+        await batch.close();
         await db.close();
         await onClose();
       })();

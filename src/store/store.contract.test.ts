@@ -9,17 +9,19 @@ import type { Backend } from '../../test/support/store-fixtures.ts';
 import type { SqlExecutor } from './sql-executor.ts';
 import { openSqlStore } from './sql-store.ts';
 
-/** Counts the statements that write events, to see group commit at work. */
+/** Counts the statements that write events, and all statements, to see group commit at work. */
 function counting(db: SqlExecutor) {
   let n = 0;
+  let all = 0;
   const executor: SqlExecutor = {
     ...db,
     query: (text, params) => {
       if (text.includes('INSERT INTO events')) n += 1;
+      all += 1;
       return db.query(text, params);
     },
   };
-  return { executor, eventWrites: () => n };
+  return { executor, eventWrites: () => n, statements: () => all };
 }
 
 describeStore('memory store', false, () =>
@@ -34,8 +36,8 @@ describeStore('PGlite store (memory://)', true, async () => {
   return {
     open: () => openSqlStore(unclosable(), 'pglite'),
     async openCounting() {
-      const { executor, eventWrites } = counting(unclosable());
-      return { store: await openSqlStore(executor, 'pglite'), eventWrites };
+      const { executor, ...counts } = counting(unclosable());
+      return { store: await openSqlStore(executor, 'pglite'), ...counts };
     },
     raw: (text, params) => shared.query(text, params),
     teardown: () => pg.close(),
@@ -60,8 +62,8 @@ if (databaseUrl) {
           onnotice: () => {},
           connection: { search_path: schema },
         });
-        const { executor, eventWrites } = counting(createPostgresExecutor(sql));
-        return { store: await openSqlStore(executor, 'postgres'), eventWrites };
+        const { executor, ...counts } = counting(createPostgresExecutor(sql));
+        return { store: await openSqlStore(executor, 'postgres'), ...counts };
       },
       raw: (text, params) => raw.query(text, params),
       async teardown() {

@@ -7,7 +7,11 @@ import type { ApprovalRecord, Store } from '../../src/store/store.ts';
 export interface Backend {
   open: () => Promise<Store>;
   /** Opens a store that counts the statements writing events (SQL backends). */
-  openCounting?: () => Promise<{ store: Store; eventWrites: () => number }>;
+  openCounting?: () => Promise<{
+    store: Store;
+    eventWrites: () => number;
+    statements: () => number;
+  }>;
   raw?: (text: string, params?: SqlParam[]) => Promise<SqlRow[]>;
   teardown?: () => Promise<void>;
 }

@@ -35,6 +35,124 @@ export function sqlContract(context: () => SqlContext): void {
       }
     });
 
+    it('writes the decisions, tool starts and outcomes of 50 sessions in the events own statements', async () => {
+      const { store, statements } = await need(context().backend.openCounting, 'counter')();
+      try {
+        const ids = Array.from({ length: 50 }, () => uid('s'));
+        const requests = ids.map((id) => approval(id));
+        await Promise.all(
+          ids.map((id, i) =>
+            store.appendEvents([thinking(id, 1)], undefined, { approvals: [requests[i]!] }),
+          ),
+        );
+        const before = statements();
+        const decided_at = '2030-01-01T00:01:00.000Z';
+        const [decisions, starts] = await Promise.all([
+          Promise.all(
+            requests.map((r) =>
+              store.decideApproval({
+                request_id: r.request_id,
+                status: 'approved',
+                decided_by: 'ann',
+                decided_at,
+              }),
+            ),
+          ),
+          Promise.all(
+            ids.map((id, i) =>
+              store.recordToolStart(
+                { status: 'started', call_id: `call-${id}`, tool: 'transfer', args: { n: i } },
+                id,
+              ),
+            ),
+          ),
+          Promise.all(ids.map((id) => store.appendEvents([thinking(id, 2)]))),
+        ]);
+        expect(decisions.every((d) => d.ok)).toBe(true);
+        expect(starts.every(Boolean)).toBe(true);
+        await Promise.all(
+          ids.map((id) =>
+            store.recordToolOutcome({
+              status: 'succeeded',
+              call_id: `call-${id}`,
+              tool: 'transfer',
+              result: { id },
+            }),
+          ),
+        );
+        // 150 writes and 50 outcomes: a handful of batch statements, not 200 transactions.
+        expect(statements() - before).toBeLessThan(10);
+        const again = await store.decideApproval({
+          request_id: requests[0]!.request_id,
+          status: 'rejected',
+          decided_by: 'bob',
+          decided_at,
+        });
+        expect(again).toMatchObject({
+          ok: false,
+          reason: 'already_decided',
+          approval: { status: 'approved', decided_by: 'ann' },
+        });
+        expect(
+          await store.recordToolStart(
+            { status: 'started', call_id: `call-${ids[0]}`, tool: 'transfer', args: {} },
+            ids[0]!,
+          ),
+        ).toBe(false);
+        expect(await store.getToolOutcome(`call-${ids[1]}`)).toMatchObject({
+          status: 'succeeded',
+          result: { id: ids[1] },
+        });
+        expect(await store.lastSeq(ids[2]!)).toBe(2);
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('lets exactly one of two decisions on one request in one batch win, and the start of a call once', async () => {
+      const { store } = context();
+      const id = uid('s');
+      const request = approval(id);
+      await store.appendEvents([thinking(id, 1)], undefined, { approvals: [request] });
+      const decided_at = '2030-01-01T00:01:00.000Z';
+      const results = await Promise.all([
+        store.decideApproval({
+          request_id: request.request_id,
+          status: 'approved',
+          decided_by: 'ann',
+          decided_at,
+        }),
+        store.decideApproval({
+          request_id: request.request_id,
+          status: 'rejected',
+          decided_by: 'bob',
+          decided_at,
+        }),
+        store.decideApproval({
+          request_id: uid('req'),
+          status: 'approved',
+          decided_by: 'ann',
+          decided_at,
+        }),
+      ]);
+      expect(results.map((r) => (r.ok ? 'won' : r.reason))).toEqual([
+        'won',
+        'already_decided',
+        'not_found',
+      ]);
+      const starts = await Promise.all([
+        store.recordToolStart(
+          { status: 'started', call_id: `c-${id}`, tool: 'transfer', args: {} },
+          id,
+        ),
+        store.recordToolStart(
+          { status: 'started', call_id: `c-${id}`, tool: 'transfer', args: {} },
+          id,
+        ),
+      ]);
+      expect(starts).toEqual([true, false]);
+    });
+
     it('refuses only the call whose seq does not follow', async () => {
       const { store } = context();
       const id = uid('s');
