@@ -10,6 +10,7 @@ import { snapshotOf, subagentIdOf, subagentOf, toOutbound, topState } from './se
 import { createEventFanout, type EventListener, type ReplayPace } from './event-fanout.ts';
 import { createMessageStream, type DeltaFrame } from './message-stream.ts';
 import type { RuntimeObserver } from './runtime-observer.ts';
+import { ledgerOf, splitSnapshot } from './snapshot-parts.ts';
 
 export interface SessionHostDeps {
   store: Store;
@@ -120,6 +121,8 @@ export function startSessionHost(
     input: { session_id: session.id },
     ...(session.snapshot ? { snapshot: session.snapshot as never } : {}),
   });
+  /** What of the snapshot's plan and history is stored already (it came from storage). */
+  const ledger = ledgerOf(session.snapshot);
 
   function record(emitted: SessionEmitted, actor: AnyActorRef, subagentId: string | null): void {
     const rootContext = snapshotOf(root).context;
@@ -196,15 +199,18 @@ export function startSessionHost(
    */
   function commit(): void {
     const events = pending;
-    const rows = { approvals, executions };
+    const made = { approvals, executions };
     pending = [];
     approvals = [];
     executions = [];
     if (broken) return;
+    // Its plan and history go in once, as rows of their own; the snapshot names them.
+    const split = splitSnapshot(session.id, root.getPersistedSnapshot(), ledger);
+    const rows = { ...made, parts: split.parts };
     const snapshot = {
       session_id: session.id,
       state: topState(snapshotOf(root).value),
-      snapshot: root.getPersistedSnapshot(),
+      snapshot: split.snapshot,
       machine_version: SESSION_MACHINE_VERSION,
     };
     const started = performance.now();

@@ -27,6 +27,7 @@ import { systemClock, type Clock } from './clock.ts';
 import { describeStatechart, type Statechart } from './statechart-graph.ts';
 import { decide, notAllowed, type DecisionCommand } from './decisions.ts';
 import { newId } from './ids.ts';
+import { joinSnapshot, partsNamed } from './snapshot-parts.ts';
 import { reconcileRestored } from './restore.ts';
 import { createSessionLogic } from './session-logic.ts';
 import { startSessionHost, type SessionHost } from './session-host.ts';
@@ -188,8 +189,10 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
 
   /** `known`: the record, when the caller already read it (restore at start). */
   async function load(id: string, known?: SessionRecord): Promise<SessionHost | undefined> {
-    const record = known ?? (await store.getSession(id));
-    if (!record) return undefined;
+    const stored = known ?? (await store.getSession(id));
+    if (!stored) return undefined;
+    const parts = await store.readSnapshotParts(id, partsNamed(stored.snapshot));
+    const record = { ...stored, snapshot: joinSnapshot(stored.snapshot, parts) };
     const pending = await store.listApprovals({ status: 'pending', session_id: id });
     // last_seq is written in the statement that appends the events, so it is the log's.
     const restored = host(record);

@@ -6,6 +6,7 @@ import type {
   DecideResult,
   ExecutionRecord,
   SessionRecord,
+  SnapshotPart,
   SnapshotWrite,
   Store,
   StoredEvent,
@@ -22,6 +23,7 @@ export function createMemoryStore(): Store {
   const approvals = new Map<string, ApprovalRecord>();
   const executions = new Map<string, ExecutionRecord>();
   const outcomes = new Map<string, ToolOutcome>();
+  const parts = new Map<string, SnapshotPart>();
   const clone = <T>(value: T): T => structuredClone(value);
 
   /** As the SQL store: a request id already there keeps its row (and its decision). */
@@ -121,6 +123,10 @@ export function createMemoryStore(): Store {
       for (const execution of rows.executions ?? []) {
         executions.set(execution.execution_id, clone(execution));
       }
+      for (const part of rows.parts ?? []) {
+        const key = `${part.session_id}\u0000${part.part}\u0000${part.idx}`;
+        if (!parts.has(key)) parts.set(key, clone(part));
+      }
       return Promise.resolve();
     },
     readEvents: (sessionId, afterSeq, limit) =>
@@ -128,6 +134,13 @@ export function createMemoryStore(): Store {
         (events.get(sessionId) ?? [])
           .filter((e) => e.seq > afterSeq)
           .slice(0, limit)
+          .map(clone),
+      ),
+    readSnapshotParts: (sessionId, names) =>
+      Promise.resolve(
+        [...parts.values()]
+          .filter((p) => p.session_id === sessionId && names.includes(p.part))
+          .sort((a, b) => (a.part < b.part ? -1 : a.part > b.part ? 1 : a.idx - b.idx))
           .map(clone),
       ),
     lastSeq: (sessionId) => Promise.resolve(events.get(sessionId)?.at(-1)?.seq ?? 0),

@@ -21,7 +21,7 @@ const EXECUTION_COLUMNS =
  * into one batch. The rows that come back say which decisions won and which starts were new.
  *
  * Parameters, each a JSON array as text: $1 events, $2 snapshots, $3 approvals, $4 executions,
- * $5 decisions, $6 tool starts, $7 tool outcomes.
+ * $5 decisions, $6 tool starts, $7 tool outcomes, $8 snapshot parts.
  */
 export const BATCH_WRITE = `
   WITH approvals_in AS (
@@ -59,6 +59,11 @@ export const BATCH_WRITE = `
       AS o(call_id text, tool text, status text, result jsonb, error text)
     ON CONFLICT (call_id) DO UPDATE SET tool = EXCLUDED.tool, status = EXCLUDED.status,
       result = EXCLUDED.result, error = EXCLUDED.error, updated_at = now()
+  ), parts_in AS (
+    INSERT INTO snapshot_parts (session_id, part, idx, value)
+    SELECT session_id, part, idx, value FROM jsonb_to_recordset($8::text::jsonb)
+      AS p(session_id text, part text, idx integer, value jsonb)
+    ON CONFLICT (session_id, part, idx) DO NOTHING
   ), r AS MATERIALIZED (
     SELECT * FROM jsonb_to_recordset($1::text::jsonb) AS r(
       session_id text, seq bigint, type text, state text, execution_id text,

@@ -61,6 +61,7 @@ class BatchParams {
   readonly decisions = new Map<string, string>();
   readonly starts = new Map<string, string>();
   readonly outcomes = new Map<string, string>();
+  readonly parts: string[] = [];
 
   isEmpty(): boolean {
     return (
@@ -72,7 +73,8 @@ class BatchParams {
         this.decisions,
         this.starts,
         this.outcomes,
-      ].every((m) => m.size === 0)
+      ].every((m) => m.size === 0) &&
+      this.parts.length === 0
     );
   }
 
@@ -86,6 +88,7 @@ class BatchParams {
       list(this.decisions.values()),
       list(this.starts.values()),
       list(this.outcomes.values()),
+      list(this.parts),
     ];
   }
 }
@@ -152,6 +155,9 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
         const executions = (s.rows.executions ?? []).map(
           (e) => [e.execution_id, storableJson(e, () => `${what()}: its execution`)] as const,
         );
+        const parts = (s.rows.parts ?? []).map((p) =>
+          storableJson(p, () => `${what()}: its snapshot part ${p.part}`),
+        );
         // Nothing above threw: the submission goes in whole.
         params.events.push(...events);
         for (const [id, head] of own) tip.set(id, head);
@@ -161,6 +167,7 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
         for (const [id, json] of approvals)
           if (!params.approvals.has(id)) params.approvals.set(id, json);
         for (const [id, json] of executions) params.executions.set(id, json);
+        params.parts.push(...parts);
         return;
       }
       case 'decision': {
@@ -330,7 +337,8 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
         events[0]?.session_id ??
         snapshot?.session_id ??
         rows.approvals?.[0]?.session_id ??
-        rows.executions?.[0]?.session_id;
+        rows.executions?.[0]?.session_id ??
+        rows.parts?.[0]?.session_id;
       if (sessionId === undefined) return;
       const key = `s:${sessionId}`;
       await submitOne({ kind: 'append', key, session_id: sessionId, events, snapshot, rows });

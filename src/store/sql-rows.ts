@@ -4,6 +4,7 @@ import type {
   ApprovalStatus,
   SessionRecord,
   SessionSummary,
+  SnapshotPart,
   StoredEvent,
   ToolOutcome,
 } from './store.ts';
@@ -97,4 +98,13 @@ export function toStoredEvent(row: SqlRow): StoredEvent {
     prev_hash: text(row.prev_hash),
     hash: text(row.hash),
   } as StoredEvent;
+}
+
+export function toSnapshotPart(row: SqlRow): SnapshotPart {
+  return {
+    session_id: text(row.session_id),
+    part: text(row.part),
+    idx: int(row.idx),
+    value: row.value,
+  };
 }

@@ -5,7 +5,13 @@ import { createSqlBatch } from './sql-batch.ts';
 import { APPROVAL_COLUMNS } from './sql-batch-sql.ts';
 import { createSqlEventLog } from './sql-event-log.ts';
 import type { SqlExecutor } from './sql-executor.ts';
-import { toApproval, toSession, toSessionSummary, toToolOutcome } from './sql-rows.ts';
+import {
+  toApproval,
+  toSession,
+  toSessionSummary,
+  toSnapshotPart,
+  toToolOutcome,
+} from './sql-rows.ts';
 import type { Store } from './store.ts';
 
 /** A Store over SQL, plus what the audit CLI needs. */
@@ -99,6 +105,18 @@ export async function openSqlStore(
     },
     appendEvents: (events, snapshot, rows) => batch.append(events, snapshot, rows),
     readEvents: (id, afterSeq, limit) => forSession(id, () => log.read(id, afterSeq, limit)),
+    async readSnapshotParts(id, parts) {
+      if (parts.length === 0) return [];
+      const rows = await forSession(id, () =>
+        db.query(
+          `SELECT session_id, part, idx, value FROM snapshot_parts
+           WHERE session_id = $1 AND part IN (SELECT jsonb_array_elements_text($2::text::jsonb))
+           ORDER BY part, idx`,
+          [id, JSON.stringify(parts)],
+        ),
+      );
+      return rows.map(toSnapshotPart);
+    },
     lastSeq: (id) => forSession(id, () => log.lastSeq(id)),
     verifyChain: (id) => forSession(id, () => log.verify(id)),
 

@@ -21,6 +21,17 @@ export interface TransitionRows {
   approvals?: readonly ApprovalRecord[];
   /** Inserted, or replacing the row of the same execution id. */
   executions?: readonly ExecutionRecord[];
+  /** Rows of the snapshot's parts stored once (see runtime/snapshot-parts.ts); kept if there. */
+  parts?: readonly SnapshotPart[];
+}
+
+/** One row of a part of a session's snapshot that is stored once rather than in every snapshot. */
+export interface SnapshotPart {
+  session_id: string;
+  /** Which part: `<execution id>:history` or `<execution id>:plan`. */
+  part: string;
+  idx: number;
+  value: unknown;
 }
 
 export interface SessionRecord {
@@ -163,6 +174,8 @@ export interface Store {
     rows?: TransitionRows,
   ): Promise<void>;
   readEvents(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
+  /** The rows of these parts of a session's snapshot, in part and idx order. */
+  readSnapshotParts(sessionId: string, parts: readonly string[]): Promise<SnapshotPart[]>;
   lastSeq(sessionId: string): Promise<number>;
   verifyChain(sessionId: string): Promise<ChainVerification>;
 
