@@ -30,6 +30,8 @@ export interface BenchConfig {
   pingMs: number;
   pingWindow: number;
   connectConcurrency: number;
+  /** Steps of the one long execution whose bytes per stored event are measured (0 skips). */
+  longPlanSteps: number;
   profile: boolean;
   databaseUrl: string | undefined;
   /** Diagnostics: the server's entry file, and PostgreSQL's synchronous_commit for its database. */
@@ -46,6 +48,7 @@ export const USAGE = `npm run bench -- [options]            (each option also as
   --idle-sessions 500     sessions the idle sockets are spread over   BENCH_IDLE_SESSIONS
   --workers 2             load-generating processes                   BENCH_WORKERS
   --ping 2                seconds of pings per run and mode (0 skips) BENCH_PING_S
+  --long-plan 1000        steps of one execution, bytes/event (0 skips) BENCH_LONG_PLAN
   --backends pglite,postgres   (postgres needs DATABASE_URL)          BENCH_BACKENDS
   --transports uws,portable    (uws where a build loads)              BENCH_TRANSPORTS
   --profile               run the server under --cpu-prof, summarise  BENCH_PROFILE=1
@@ -67,6 +70,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig 
       'idle-sessions': { type: 'string' },
       workers: { type: 'string' },
       ping: { type: 'string' },
+      'long-plan': { type: 'string' },
       backends: { type: 'string' },
       transports: { type: 'string' },
       profile: { type: 'boolean' },
@@ -126,6 +130,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig 
     pingMs: 1000 * count(pick(values.ping, 'BENCH_PING_S', '2'), 'ping'),
     pingWindow: 64,
     connectConcurrency: 50,
+    longPlanSteps: count(pick(values['long-plan'], 'BENCH_LONG_PLAN', '1000'), 'long-plan'),
     profile: values.profile ?? env['BENCH_PROFILE'] === '1',
     databaseUrl,
     serverEntry: pick(values['server-entry'], 'BENCH_SERVER_ENTRY', 'src/main.ts'),

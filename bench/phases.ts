@@ -18,6 +18,8 @@ export interface FlowRun extends Record<string, number> {
   completeP99: number;
   serverCpuPerFlow: number;
   dbCpuPerFlow: number;
+  /** Database transactions per flow (NaN where they cannot be read: PGlite). */
+  transactionsPerFlow: number;
   clientCpuPerFlow: number;
   serverCpuShare: number;
   rssMiB: number;
@@ -58,6 +60,7 @@ export async function flowRun(
     ),
   );
   const connectMs = ready.flatMap((r) => r.connectMs);
+  const transactionsBefore = await server.transactions();
   const before = await sampleProcess(server.pid);
   const dbBefore = await server.databaseCpuMs();
   const started = performance.now();
@@ -72,6 +75,7 @@ export async function flowRun(
   const wallMs = performance.now() - started;
   const after = await sampleProcess(server.pid);
   const dbAfter = await server.databaseCpuMs();
+  const transactionsAfter = await server.transactions();
   await Promise.all(workers.map((worker) => worker.request({ kind: 'release' }, 'released')));
 
   const results = done.filter((d) => d !== null);
@@ -96,6 +100,7 @@ export async function flowRun(
     completeP99: complete.p99,
     serverCpuPerFlow: serverCpu / flows,
     dbCpuPerFlow: (dbAfter - dbBefore) / flows,
+    transactionsPerFlow: (transactionsAfter - transactionsBefore) / flows,
     clientCpuPerFlow: sum(results.map((r) => r.clientCpuMs)) / flows,
     serverCpuShare: serverCpu / wallMs,
     rssMiB: after.rss / 2 ** 20,

@@ -1,4 +1,5 @@
 import type { FlowPhase } from './config.ts';
+import type { LongPlanRun } from './long-plan.ts';
 import type { FlowRun, IdleRun, PingRun } from './phases.ts';
 
 export interface BackendResult {
@@ -6,6 +7,7 @@ export interface BackendResult {
   flows: { phase: FlowPhase; median: FlowRun; runs: FlowRun[] }[];
   idle: { median: IdleRun; runs: IdleRun[] } | null;
   ping: PingRun | null;
+  longPlan: LongPlanRun | null;
 }
 
 export const phaseName = (phase: FlowPhase) =>
@@ -16,6 +18,7 @@ export const phaseName = (phase: FlowPhase) =>
 const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
 const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
+const f3 = (n: number) => (Number.isFinite(n) ? n.toFixed(3) : '-');
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -54,6 +57,7 @@ export function formatBackend(result: BackendResult, runs: number): string {
         'server CPU ms/flow',
         'server CPU busy',
         'DB backends CPU ms/flow',
+        'DB transactions/flow',
         'client CPU ms/flow',
         'server RSS MiB',
         'failed',
@@ -63,6 +67,7 @@ export function formatBackend(result: BackendResult, runs: number): string {
         f2(m.serverCpuPerFlow),
         `${f0(m.serverCpuShare * 100)}%`,
         result.backend.startsWith('postgres') ? f2(m.dbCpuPerFlow) : '(in server)',
+        result.backend.startsWith('postgres') ? f3(m.transactionsPerFlow) : '-',
         f2(m.clientCpuPerFlow),
         f0(m.rssMiB),
         f0(m.failures),
@@ -76,6 +81,15 @@ export function formatBackend(result: BackendResult, runs: number): string {
         `sockets over them connected at ${f0(m.connectPerSec)}/s (connect p50 ${f1(m.connectP50)} ms, p95 ${f1(m.connectP95)} ms)\n` +
         `  server RSS per idle socket +${f1(m.bytesPerSocket / 1024)} KiB, per session in memory ` +
         `+${f1(m.bytesPerSession / 1024)} KiB, total ${f0(m.rssMiB)} MiB`,
+    );
+  }
+  if (result.longPlan) {
+    const l = result.longPlan;
+    out.push(
+      `one ${f0(l.steps)}-step execution: ${f0(l.firstBytesPerEvent)} bytes written per stored ` +
+        `event over its first 1%, ${f0(l.lastBytesPerEvent)} over its last 1% ` +
+        `(${f2(l.lastBytesPerEvent / l.firstBytesPerEvent)}×); ${f1(l.totalMiB)} MiB in all, ` +
+        `${f0(l.stepsPerSec)} steps/s`,
     );
   }
   if (result.ping) {
@@ -138,28 +152,131 @@ export function formatTransports(results: BackendResult[]): string {
   return `\n== transports (medians; the ratio is how much better uWS does) ==\n${table(['figure', 'uws', 'portable', 'uws advantage'], rows)}`;
 }
 
+interface Target {
+  figure: string;
+  target: string;
+  /** The measured value, formatted, and whether it meets the target; null when not measured. */
+  check: (r: BackendResult) => { value: string; met: boolean } | null;
+  /** Only for these backends (the figure means nothing on the others). */
+  backends?: readonly string[];
+}
+
+const closedLoop = (r: BackendResult) =>
+  r.flows.find((f) => f.phase.rate === null && f.phase.sessions === 200)?.median;
+const paced = (r: BackendResult) =>
+  r.flows.find((f) => f.phase.rate !== null && f.phase.sessions >= 1000)?.median;
+const measured = (
+  n: number | undefined,
+  text: (n: number) => string,
+  met: (n: number) => boolean,
+) => (n === undefined || !Number.isFinite(n) ? null : { value: text(n), met: met(n) });
+
+/** The performance issue's targets, each met or missed, per backend and transport. */
+const TARGETS: Target[] = [
+  {
+    figure: 'flows/s, 200 sessions closed loop',
+    target: '≥ 2,000 (PostgreSQL), ≥ 800 (PGlite)',
+    check: (r) =>
+      measured(
+        closedLoop(r)?.flowsPerSec,
+        f0,
+        (n) => n >= (r.backend.startsWith('postgres') ? 2000 : 800),
+      ),
+  },
+  {
+    figure: 'server CPU per flow',
+    target: '≤ 0.3 ms',
+    backends: ['postgres'],
+    check: (r) =>
+      measured(
+        closedLoop(r)?.serverCpuPerFlow,
+        (n) => `${f2(n)} ms`,
+        (n) => n <= 0.3,
+      ),
+  },
+  {
+    figure: 'PostgreSQL backend CPU per flow',
+    target: '≤ 0.15 ms',
+    backends: ['postgres'],
+    check: (r) =>
+      measured(
+        closedLoop(r)?.dbCpuPerFlow,
+        (n) => `${f2(n)} ms`,
+        (n) => n <= 0.15,
+      ),
+  },
+  {
+    figure: 'transactions per flow',
+    target: '≤ 0.1',
+    backends: ['postgres'],
+    check: (r) => measured(closedLoop(r)?.transactionsPerFlow, f3, (n) => n <= 0.1),
+  },
+  {
+    figure: 'p99 approve → complete, 200 closed loop',
+    target: '≤ 100 ms',
+    check: (r) =>
+      measured(
+        closedLoop(r)?.completeP99,
+        (n) => `${f1(n)} ms`,
+        (n) => n <= 100,
+      ),
+  },
+  {
+    figure: 'p99 execute → first event, 1,000 paced',
+    target: '< 10 ms',
+    check: (r) =>
+      measured(
+        paced(r)?.firstP99,
+        (n) => `${f1(n)} ms`,
+        (n) => n < 10,
+      ),
+  },
+  {
+    figure: 'p99 approve → complete, 1,000 paced',
+    target: '< 20 ms',
+    check: (r) =>
+      measured(
+        paced(r)?.completeP99,
+        (n) => `${f1(n)} ms`,
+        (n) => n < 20,
+      ),
+  },
+  {
+    figure: 'bytes per stored event, last vs first 1% of a long execution',
+    target: 'within 2×',
+    check: (r) =>
+      r.longPlan
+        ? measured(
+            r.longPlan.lastBytesPerEvent / r.longPlan.firstBytesPerEvent,
+            (n) => `${f2(n)}×`,
+            (n) => n <= 2,
+          )
+        : null,
+  },
+  {
+    figure: 'RSS per idle socket',
+    target: '≤ 16 KiB',
+    check: (r) =>
+      r.idle
+        ? measured(
+            r.idle.median.bytesPerSocket / 1024,
+            (n) => `${f1(n)} KiB`,
+            (n) => n <= 16,
+          )
+        : null,
+  },
+];
+
 export function formatTargets(results: BackendResult[]): string {
-  const out = ['\n== targets =='];
-  for (const result of results) {
-    const closed = result.flows.filter((f) => f.phase.rate === null);
-    if (closed.length > 0) {
-      const best = Math.max(...closed.map((f) => f.median.flowsPerSec));
-      out.push(
-        `${result.backend}: ${f0(best)} flows/s at saturation (target ≥ 2,000 on postgres): ${best >= 2000 ? 'met' : 'missed'}`,
-      );
-    }
-    for (const { phase, median: m } of result.flows.filter((f) => f.phase.sessions >= 1000)) {
-      const worst = Math.max(m.firstP99, m.completeP99);
-      out.push(
-        `${result.backend}: p99 with ${phaseName(phase)}: ${f1(m.firstP99)} / ${f1(m.completeP99)} ms (target < 50): ${worst < 50 ? 'met' : 'missed'}`,
-      );
-    }
-    if (result.idle) {
-      const kib = result.idle.median.bytesPerSocket / 1024;
-      out.push(
-        `${result.backend}: ${f1(kib)} KiB per idle socket (target ≤ 16): ${kib <= 16 ? 'met' : 'missed'}`,
-      );
+  const rows: string[][] = [];
+  for (const t of TARGETS) {
+    for (const r of results) {
+      if (t.backends && !t.backends.some((b) => r.backend.startsWith(b))) continue;
+      const result = t.check(r);
+      if (result)
+        rows.push([t.figure, r.backend, t.target, result.value, result.met ? 'met' : 'missed']);
     }
   }
-  return out.join('\n');
+  if (rows.length === 0) return '';
+  return `\n== targets ==\n${table(['figure', 'run', 'target', 'measured', ''], rows)}`;
 }

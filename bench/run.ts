@@ -15,6 +15,7 @@ import {
   type IdleRun,
   type PingRun,
 } from './phases.ts';
+import { longPlanRun, type LongPlanRun } from './long-plan.ts';
 import { fileLimit, machine } from './proc-stats.ts';
 import { summarizeProfile } from './profile-summary.ts';
 import {
@@ -42,7 +43,8 @@ async function benchBackend(
   try {
     const { flows, ping } = await flowsAndPings(target, config, workers);
     const idle = await idleSockets(target, config, workers);
-    return { backend: target.label, flows, idle, ping };
+    const longPlan = config.longPlanSteps > 0 ? await runLongPlan(storage, config) : null;
+    return { backend: target.label, flows, idle, ping, longPlan };
   } finally {
     await storage.dispose();
   }
@@ -124,6 +126,17 @@ async function idleSockets({ storage, transport }: Target, config: BenchConfig, 
     }
   }
   return { median: medianOf(runs), runs };
+}
+
+/** One long execution, after the server processes stopped (the storage is free again). */
+async function runLongPlan(storage: Storage, config: BenchConfig): Promise<LongPlanRun> {
+  const result = await longPlanRun(storage, config.longPlanSteps);
+  console.log(
+    `  ${result.steps}-step execution: ${result.firstBytesPerEvent.toFixed(0)} B/event at its ` +
+      `start, ${result.lastBytesPerEvent.toFixed(0)} B/event at its end, ` +
+      `${result.totalMiB.toFixed(1)} MiB in all, ${result.stepsPerSec.toFixed(0)} steps/s`,
+  );
+  return result;
 }
 
 /** The idle socket count, lowered when the open-files limit cannot hold it. */

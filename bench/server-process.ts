@@ -4,7 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { cpuMs } from './proc-stats.ts';
+
+/** How long PostgreSQL's backends may keep their statistics before reporting them. */
+const STATS_DELAY_MS = 1_200;
 
 export type Backend = 'pglite' | 'postgres';
 
@@ -14,6 +18,8 @@ export interface Storage {
   env: { DATA_DIR: string; DATABASE_URL: string };
   /** CPU ms used so far by the PostgreSQL backends serving this database (0 on PGlite). */
   databaseCpuMs(): Promise<number>;
+  /** Transactions committed or rolled back in this database so far (NaN on PGlite). */
+  transactions(): Promise<number>;
   dispose(): Promise<void>;
 }
 
@@ -22,6 +28,7 @@ export interface BenchServer {
   pid: number;
   url: string;
   databaseCpuMs(): Promise<number>;
+  transactions(): Promise<number>;
   /** Stops the process (the storage stays, for the next server). */
   stop(): Promise<void>;
 }
@@ -39,6 +46,7 @@ export async function prepareStorage(
       backend,
       env: { DATA_DIR: 'memory://', DATABASE_URL: database.url },
       databaseCpuMs: () => database.backendCpuMs(),
+      transactions: () => database.transactions(),
       dispose: () => database.drop(),
     };
   }
@@ -47,6 +55,7 @@ export async function prepareStorage(
     backend,
     env: { DATA_DIR: dataDir, DATABASE_URL: '' },
     databaseCpuMs: () => Promise.resolve(0),
+    transactions: () => Promise.resolve(NaN),
     dispose: () => rm(dataDir, { recursive: true, force: true }),
   };
 }
@@ -64,7 +73,12 @@ export async function startServer(
     nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
     env: { TRANSPORT: options.transport, ...storage.env },
   });
-  return { backend: storage.backend, ...server, databaseCpuMs: () => storage.databaseCpuMs() };
+  return {
+    backend: storage.backend,
+    ...server,
+    databaseCpuMs: () => storage.databaseCpuMs(),
+    transactions: () => storage.transactions(),
+  };
 }
 
 /**
@@ -157,6 +171,16 @@ async function createDatabase(adminUrl: string | undefined, syncCommit: 'on' | '
         where datname = ${name} and backend_type = 'client backend' and pid <> pg_backend_pid()`;
       const times = await Promise.all(rows.map((row) => cpuMs(row.pid)));
       return times.reduce((a, b) => a + b, 0);
+    },
+    /**
+     * From pg_stat_database, which backends update when they go idle (at most once a second):
+     * read it after a pause that lets them report.
+     */
+    async transactions(): Promise<number> {
+      await sleep(STATS_DELAY_MS);
+      const [row] = await admin<{ n: string }[]>`
+        select xact_commit + xact_rollback as n from pg_stat_database where datname = ${name}`;
+      return Number(row?.n ?? NaN);
     },
     async drop() {
       await admin.unsafe(`drop database if exists ${name} with (force)`);
