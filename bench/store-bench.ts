@@ -43,7 +43,7 @@ async function concurrent(store: Store): Promise<number> {
   const ids = Array.from({ length: SESSIONS }, () => `bench-${randomUUID()}`);
   const perSession = CONCURRENT_EVENTS / SESSIONS;
   const start = performance.now();
-  const calls: Promise<void>[] = [];
+  const calls: Promise<unknown>[] = [];
   for (let seq = 1; seq <= perSession; seq += 1) {
     for (const id of ids) calls.push(store.appendEvents([event(id, seq)]));
   }

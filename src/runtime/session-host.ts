@@ -3,7 +3,13 @@ import { createActor, type AnyActorRef } from 'xstate';
 import type { SessionEmitted } from '../../machines/session.emitted.ts';
 import { SESSION_MACHINE_VERSION, type SessionState } from '../../machines/session.types.ts';
 import type { OutboundEvent, PendingApproval } from '../protocol/outbound.ts';
-import type { ApprovalRecord, ExecutionRecord, Store } from '../store/store.ts';
+import type {
+  ApprovalRecord,
+  ExecutionRecord,
+  Store,
+  ToolStartRecord,
+  TransitionRows,
+} from '../store/store.ts';
 import type { Clock } from './clock.ts';
 import type { SessionLogic } from './session-logic.ts';
 import { snapshotOf, subagentIdOf, subagentOf, toOutbound, topState } from './session-events.ts';
@@ -17,6 +23,11 @@ export interface SessionHostDeps {
   logic: SessionLogic;
   clock: Clock;
   logger: Logger;
+  /**
+   * Whether a tool's calls are recorded by call id (it is not idempotent): their start goes in
+   * with the `tool_call`, their outcome with the `tool_result` or error that ends them.
+   */
+  recordsCalls?: (tool: string) => boolean;
   /** Called once, when an event could not be stored: this host sends nothing more. */
   onBroken?: () => void;
   /** Commit latency, stored events and failed writes, for metrics (guarded by the runtime). */
@@ -60,6 +71,11 @@ export interface SessionHost {
   /** Resolves when every event and write so far is durable. */
   flush(): Promise<void>;
   /**
+   * True when this host stored the start of the call (with its `tool_call`): the call is new
+   * and may run. A restored host never did, so the call's stored outcome decides instead.
+   */
+  startedHere(callId: string): boolean;
+  /**
    * Resolves when the writes begun so far are done, not the ones the transitions after them
    * begin (which flush waits for too): a command's own events, without queueing behind its
    * consequences.
@@ -88,6 +104,12 @@ export function startSessionHost(
   let pending: OutboundEvent[] = [];
   let approvals: ApprovalRecord[] = [];
   let executions: ExecutionRecord[] = [];
+  let toolStarts: ToolStartRecord[] = [];
+  let toolOutcomes: NonNullable<TransitionRows['toolOutcomes']>[number][] = [];
+  /** Calls whose start this host's writes recorded, the call id new to the store (startedHere). */
+  const startedCalls = new Set<string>();
+  /** The call each pending non-idempotent call id names, until its outcome is recorded. */
+  const openCalls = new Map<string, string>();
   const fanout = createEventFanout(session.id, store, session.last_seq);
   const stream = createMessageStream(clock);
   const deltaListeners = new Set<EventListener>();
@@ -148,6 +170,7 @@ export function startSessionHost(
 
   /** The rows an event implies, written in the same atomic write as the event. */
   function rowsOf(event: OutboundEvent, subagentId: string | null): void {
+    toolRowsOf(event);
     if (event.type === 'approval_required') {
       approvals.push({
         ...event.data,
@@ -183,6 +206,29 @@ export function startSessionHost(
     }
   }
 
+  /** A non-idempotent call's start and outcome rows, from the events that start and end it. */
+  function toolRowsOf(event: OutboundEvent): void {
+    if (event.type === 'tool_call' && deps.recordsCalls?.(event.data.tool)) {
+      const { call_id, tool, args } = event.data;
+      toolStarts.push({ status: 'started', call_id, tool, args, session_id: session.id });
+      openCalls.set(call_id, tool);
+      return;
+    }
+    if (event.type === 'tool_result' && openCalls.has(event.data.call_id)) {
+      const { call_id, tool, result } = event.data;
+      toolOutcomes.push({ status: 'succeeded', call_id, tool, result });
+      openCalls.delete(call_id);
+      return;
+    }
+    if (event.type === 'error' && event.data.code === 'tool_failed') {
+      const callId = event.data.call_id;
+      const tool = callId === undefined ? undefined : openCalls.get(callId);
+      if (callId === undefined || tool === undefined) return;
+      toolOutcomes.push({ status: 'failed', call_id: callId, tool, error: event.data.message });
+      openCalls.delete(callId);
+    }
+  }
+
   function attach(actor: AnyActorRef, subagentId: string | null): void {
     actor.on('*', (emitted: SessionEmitted) => record(emitted, actor, subagentId));
     // A subagent's transitions do not notify the root's observers, yet its state is part of
@@ -199,10 +245,12 @@ export function startSessionHost(
    */
   function commit(): void {
     const events = pending;
-    const made = { approvals, executions };
+    const made = { approvals, executions, toolStarts, toolOutcomes };
     pending = [];
     approvals = [];
     executions = [];
+    toolStarts = [];
+    toolOutcomes = [];
     if (broken) return;
     // Its plan and history go in once, as rows of their own; the snapshot names them.
     const split = splitSnapshot(session.id, root.getPersistedSnapshot(), ledger);
@@ -214,9 +262,14 @@ export function startSessionHost(
       machine_version: SESSION_MACHINE_VERSION,
     };
     const started = performance.now();
-    const stored = store.appendEvents(events, snapshot, rows).finally(() => {
-      deps.observe?.commit(performance.now() - started);
-    });
+    const stored = store
+      .appendEvents(events, snapshot, rows)
+      .then((result) => {
+        for (const callId of result.startedCalls) startedCalls.add(callId);
+      })
+      .finally(() => {
+        deps.observe?.commit(performance.now() - started);
+      });
     // An event that cannot be stored is never sent, and nothing after it is either: the
     // session stops here and the runtime restores it from its last stored snapshot.
     writes = Promise.all([writes, stored])
@@ -302,6 +355,7 @@ export function startSessionHost(
         await current;
       } while (current !== writes);
     },
+    startedHere: (callId) => startedCalls.has(callId),
     async written() {
       if (pending.length > 0) commit();
       await writes;

@@ -25,8 +25,11 @@ export interface SessionLogicDeps {
   store: Store;
   clock: Clock;
   approvalTtlMs: number;
-  /** Resolves once the session's events and snapshot so far are stored (see tool-runner.ts). */
-  persisted: (sessionId: string) => Promise<void>;
+  /**
+   * Resolves once the session's events and snapshot so far are stored, telling whether the
+   * session stored the call's start itself (see tool-runner.ts).
+   */
+  started: (sessionId: string, callId: string) => Promise<boolean>;
   /** Commits an expiry decision; resolves true when it won (nobody decided first). */
   expire(sessionId: string, requestId: string): Promise<boolean>;
   /** Where streamed planner text goes (the session's sockets); nowhere when absent. */
@@ -110,7 +113,7 @@ export function createSessionLogic(deps: SessionLogicDeps) {
   const tool = fromPromise<unknown, ToolInput>(({ input, signal }) =>
     safe('tool', input.session_id, signal, () =>
       runToolCall(
-        { registry: deps.registry, store: deps.store, approvalFor, persisted: deps.persisted },
+        { registry: deps.registry, store: deps.store, approvalFor, started: deps.started },
         input,
         signal,
       ),

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Planner } from '../agent/planner.ts';
 import { errorCode, useSessionRuntime } from '../../test/support/test-runtime.ts';
 
@@ -156,6 +156,12 @@ describe('cancel', () => {
     ]);
     await t.session.flush();
     expect(t.ledger.transfers()).toBe(0);
-    expect(await t.store.getToolOutcome(call.data.call_id)).toBeUndefined();
+    // Its start went in with the tool_call; the record says it never ran.
+    await vi.waitFor(async () => {
+      expect(await t.store.getToolOutcome(call.data.call_id)).toMatchObject({
+        status: 'failed',
+        error: expect.stringContaining('cancelled before it ran'),
+      });
+    });
   });
 });

@@ -118,10 +118,11 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
         hosts.get(sessionId)?.streamDelta(executionId, messageId, text),
       end: (sessionId) => hosts.get(sessionId)?.streamEnd(),
     },
-    async persisted(sessionId) {
+    async started(sessionId, callId) {
       const host = hosts.get(sessionId);
       await host?.flush();
       if (host?.isBroken()) throw new Error(`session ${sessionId} could not be stored`);
+      return host?.startedHere(callId) ?? false;
     },
     expire: async (sessionId, requestId) => {
       const host = hosts.get(sessionId);
@@ -139,6 +140,8 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     },
   });
 
+  const recordsCalls = (tool: string) => deps.registry.get(tool)?.idempotent === false;
+
   function host(record: SessionRecord): SessionHost {
     if (record.snapshot !== null && record.machine_version !== SESSION_MACHINE_VERSION) {
       throw new AppError(
@@ -148,7 +151,15 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       );
     }
     const started = startSessionHost(
-      { store, logic, clock, logger, observe, onBroken: () => lose(record.id, started) },
+      {
+        store,
+        logic,
+        clock,
+        logger,
+        observe,
+        recordsCalls,
+        onBroken: () => lose(record.id, started),
+      },
       record,
     );
     hosts.set(record.id, started);

@@ -139,9 +139,9 @@ describe('runToolCall and the session snapshot', () => {
       approvalFor: () => {
         throw new Error('not expected');
       },
-      persisted: (sessionId: string) => {
+      started: (sessionId: string) => {
         waits.push(sessionId);
-        return gate;
+        return gate.then(() => true);
       },
     };
     const running = runToolCall(deps, t.input(), controller.signal);
@@ -157,6 +157,40 @@ describe('runToolCall and the session snapshot', () => {
     open();
     expect(await running).toMatchObject({ to: 'alice', amount: 250 });
     expect(ledger.transfers()).toBe(1);
+    // The session stored the start with its tool_call and stores the outcome with its result.
+    expect(await store.getToolOutcome('call_1')).toBeUndefined();
+  });
+
+  it('records a call cancelled while it runs as failed: no event carries its outcome', async () => {
+    const t = setup();
+    const controller = new AbortController();
+    const slow = defineTool({
+      name: 'slow_pay',
+      description: 'Pays, slowly.',
+      args: z.object({}),
+      needsApproval: false,
+      idempotent: false,
+      run: (_args, { signal }) =>
+        new Promise((_resolve, reject) =>
+          signal.addEventListener('abort', () => reject(new Error('cancelled mid-call'))),
+        ),
+    });
+    const deps = {
+      registry: createToolRegistry([slow]),
+      store: t.store,
+      approvalFor: () => {
+        throw new Error('not expected');
+      },
+      started: () => Promise.resolve(true),
+    };
+    const running = runToolCall(deps, t.input('slow_pay', {}), controller.signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    controller.abort();
+    await expect(running).rejects.toThrow('cancelled mid-call');
+    expect(await t.store.getToolOutcome('call_1')).toMatchObject({
+      status: 'failed',
+      error: 'cancelled mid-call',
+    });
   });
 
   // Found by test/durability: a cancel that arrived while the call waited still let it run.
@@ -166,7 +200,10 @@ describe('runToolCall and the session snapshot', () => {
     open();
     await expect(running).rejects.toThrow();
     expect(ledger.transfers()).toBe(0);
-    expect(await store.getToolOutcome('call_1')).toBeUndefined();
+    expect(await store.getToolOutcome('call_1')).toMatchObject({
+      status: 'failed',
+      error: 'cancelled before it ran',
+    });
   });
 });
 

@@ -15,17 +15,20 @@ export interface ToolRunnerDeps {
   /** Builds the approval request a human answers when a call's outcome is unknown. */
   approvalFor(call: Omit<ApprovalRequest, 'request_id' | 'expires_at'>): ApprovalRequest;
   /**
-   * Resolves once the session's events and snapshot so far are stored. A restore from an older
-   * snapshot plans the step again under a new call id, so a call must not start before the
-   * snapshot that names it is durable.
+   * Resolves once the session's events and snapshot so far are stored, with true when the
+   * session stored this call's start itself (with its `tool_call`): the call is new. A
+   * restored session never did; the call's stored outcome decides then. A restore from an
+   * older snapshot plans the step again under a new call id, so a call must not start before
+   * the snapshot that names it is durable.
    */
-  persisted?: (sessionId: string) => Promise<void>;
+  started?: (sessionId: string, callId: string) => Promise<boolean>;
 }
 
 /**
- * Runs one tool call. A non-idempotent tool's outcome is recorded by call id, so a restored
- * session (whose pending promise runs again) returns the recorded result instead of running
- * twice, and a call that started but never recorded an end goes back to a human.
+ * Runs one tool call. A non-idempotent tool's start is stored with its `tool_call` and its
+ * outcome with the `tool_result` (or the error) that ends it, in the session's own writes, so
+ * a restored session (whose pending promise runs again) returns the recorded result instead
+ * of running twice, and a call that started but never recorded an end goes back to a human.
  */
 export async function runToolCall(
   deps: ToolRunnerDeps,
@@ -42,11 +45,35 @@ export async function runToolCall(
   const tool = deps.registry.get(call.tool);
   if (!tool || tool.idempotent) return deps.registry.run(call.tool, call.args, context);
 
-  await deps.persisted?.(input.session_id);
-  // Cancelled while waiting above (the `cancelled` event already named this call as aborted).
-  if (signal.aborted) throw abortError(signal);
+  const fresh = (await deps.started?.(input.session_id, call.call_id)) ?? false;
+  if (!fresh) return runRestored(deps, input, context);
+  // Cancelled while waiting above (the `cancelled` event already named this call as aborted):
+  // its stored start gets an outcome that says it never ran.
+  if (signal.aborted) {
+    await recordFailure(deps, input, new Error('cancelled before it ran'));
+    throw abortError(signal);
+  }
+  try {
+    return await deps.registry.run(call.tool, call.args, context);
+  } catch (error) {
+    // A cancel ends the execution without an error event to carry the outcome: stored here.
+    if (signal.aborted) await recordFailure(deps, input, error);
+    throw error;
+  }
+}
 
-  // One round trip in the usual case: the start record goes in unless the call id has one.
+/**
+ * A call the session did not start in this process: its stored outcome answers, or it never
+ * started (a log from before the start went in with the `tool_call`) and starts now, recording
+ * its own start and outcome.
+ */
+async function runRestored(
+  deps: ToolRunnerDeps,
+  input: ToolInput,
+  context: ToolContext,
+): Promise<unknown> {
+  const { call } = input;
+  if (context.signal.aborted) throw abortError(context.signal);
   const fresh = await deps.store.recordToolStart(
     { status: 'started', call_id: call.call_id, tool: call.tool, args: call.args },
     input.session_id,
@@ -59,7 +86,7 @@ export async function runToolCall(
   }
   try {
     // Cancelled during the start record: recorded as failed, for it never ran.
-    if (signal.aborted) throw abortError(signal);
+    if (context.signal.aborted) throw abortError(context.signal);
     const result = await deps.registry.run(call.tool, call.args, context);
     await deps.store.recordToolOutcome({
       status: 'succeeded',
@@ -69,15 +96,18 @@ export async function runToolCall(
     });
     return result;
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    await deps.store.recordToolOutcome({
-      status: 'failed',
-      call_id: call.call_id,
-      tool: call.tool,
-      error: message,
-    });
+    await recordFailure(deps, input, error);
     throw error;
   }
+}
+
+function recordFailure(deps: ToolRunnerDeps, input: ToolInput, error: unknown): Promise<void> {
+  return deps.store.recordToolOutcome({
+    status: 'failed',
+    call_id: input.call.call_id,
+    tool: input.call.tool,
+    error: error instanceof Error ? error.message : String(error),
+  });
 }
 
 function outcomeUnknown(deps: ToolRunnerDeps, input: ToolInput): ToolOutcomeUnknown {

@@ -123,11 +123,19 @@ export function createMemoryStore(): Store {
       for (const execution of rows.executions ?? []) {
         executions.set(execution.execution_id, clone(execution));
       }
+      const startedCalls: string[] = [];
+      for (const start of rows.toolStarts ?? []) {
+        const { session_id: _session, ...outcome } = start;
+        if (outcomes.has(start.call_id)) continue;
+        outcomes.set(start.call_id, clone(outcome));
+        startedCalls.push(start.call_id);
+      }
+      for (const outcome of rows.toolOutcomes ?? []) outcomes.set(outcome.call_id, clone(outcome));
       for (const part of rows.parts ?? []) {
         const key = `${part.session_id}\u0000${part.part}\u0000${part.idx}`;
         if (!parts.has(key)) parts.set(key, clone(part));
       }
-      return Promise.resolve();
+      return Promise.resolve({ startedCalls });
     },
     readEvents: (sessionId, afterSeq, limit) =>
       Promise.resolve(

@@ -8,6 +8,7 @@ import { toApproval } from './sql-rows.ts';
 import { StoreError } from './store-error.ts';
 import { eventRow, storableJson } from './stored-json.ts';
 import type {
+  AppendResult,
   ApprovalRecord,
   DecideResult,
   Decision,
@@ -35,7 +36,7 @@ type Submission = { key: string; session_id?: string } & (
   | { kind: 'tool_outcome'; outcome: Exclude<ToolOutcome, ToolStart> }
 );
 
-type Result = undefined | boolean | DecideResult;
+type Result = undefined | boolean | DecideResult | AppendResult;
 
 /** Past this many cached chain heads the cache starts over (heads reload on demand). */
 const MAX_CACHED_HEADS = 100_000;
@@ -98,7 +99,7 @@ export interface SqlBatch {
     events: readonly OutboundEvent[],
     snapshot?: SnapshotWrite,
     rows?: TransitionRows,
-  ): Promise<void>;
+  ): Promise<AppendResult>;
   decide(decision: Decision): Promise<DecideResult>;
   recordToolStart(start: ToolStart, sessionId: string): Promise<boolean>;
   recordToolOutcome(outcome: Exclude<ToolOutcome, ToolStart>): Promise<void>;
@@ -158,6 +159,12 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
         const parts = (s.rows.parts ?? []).map((p) =>
           storableJson(p, () => `${what()}: its snapshot part ${p.part}`),
         );
+        const starts = (s.rows.toolStarts ?? []).map(
+          (t) => [t.call_id, startJson(t.call_id, t.session_id, t.tool, t.args, what)] as const,
+        );
+        const outcomes = (s.rows.toolOutcomes ?? []).map(
+          (o) => [o.call_id, outcomeJson(o, what)] as const,
+        );
         // Nothing above threw: the submission goes in whole.
         params.events.push(...events);
         for (const [id, head] of own) tip.set(id, head);
@@ -168,6 +175,12 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
           if (!params.approvals.has(id)) params.approvals.set(id, json);
         for (const [id, json] of executions) params.executions.set(id, json);
         params.parts.push(...parts);
+        for (const [id, json] of starts) if (!params.outcomes.has(id)) params.starts.set(id, json);
+        // One row per call in a statement: an outcome stands for the start it follows.
+        for (const [id, json] of outcomes) {
+          params.starts.delete(id);
+          params.outcomes.set(id, json);
+        }
         return;
       }
       case 'decision': {
@@ -191,34 +204,12 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
       case 'tool_start':
         params.starts.set(
           s.start.call_id,
-          storableJson(
-            {
-              call_id: s.start.call_id,
-              session_id: s.session_id,
-              tool: s.start.tool,
-              args: s.start.args,
-            },
-            () => `${what()}: tool call ${s.start.call_id}`,
-          ),
+          startJson(s.start.call_id, s.session_id, s.start.tool, s.start.args, what),
         );
         return;
-      case 'tool_outcome': {
-        const o = s.outcome;
-        params.outcomes.set(
-          o.call_id,
-          storableJson(
-            {
-              call_id: o.call_id,
-              tool: o.tool,
-              status: o.status,
-              result: o.status === 'succeeded' ? (o.result ?? null) : null,
-              error: o.status === 'failed' ? o.error : null,
-            },
-            () => `${what()}: the outcome of tool call ${o.call_id}`,
-          ),
-        );
+      case 'tool_outcome':
+        params.outcomes.set(s.outcome.call_id, outcomeJson(s.outcome, what));
         return;
-      }
     }
   }
 
@@ -230,8 +221,15 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
   function claims(s: Submission): { own: string[]; shared: string[] } {
     switch (s.kind) {
       case 'append':
-        // Appends merge their approval rows (the first stands), so they share the keys.
-        return { own: [], shared: (s.rows.approvals ?? []).map((a) => `d:${a.request_id}`) };
+        // Appends merge their approval and tool rows, so they share the keys.
+        return {
+          own: [],
+          shared: [
+            ...(s.rows.approvals ?? []).map((a) => `d:${a.request_id}`),
+            ...(s.rows.toolStarts ?? []).map((t) => `t:${t.call_id}`),
+            ...(s.rows.toolOutcomes ?? []).map((o) => `t:${o.call_id}`),
+          ],
+        };
       case 'decision':
         return { own: [`d:${s.decision.request_id}`], shared: [] };
       case 'tool_start':
@@ -287,6 +285,10 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
           if (result instanceof Error || result === DEFER) return result;
           if (s.kind === 'decision') return decision(s.decision.request_id, won);
           if (s.kind === 'tool_start') return started.has(s.start.call_id);
+          if (s.kind === 'append') {
+            const calls = (s.rows.toolStarts ?? []).map((t) => t.call_id);
+            return { startedCalls: calls.filter((id) => started.has(id)) };
+          }
           return undefined;
         }),
       );
@@ -339,9 +341,17 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
         rows.approvals?.[0]?.session_id ??
         rows.executions?.[0]?.session_id ??
         rows.parts?.[0]?.session_id;
-      if (sessionId === undefined) return;
+      if (sessionId === undefined) return { startedCalls: [] };
       const key = `s:${sessionId}`;
-      await submitOne({ kind: 'append', key, session_id: sessionId, events, snapshot, rows });
+      const result = await submitOne({
+        kind: 'append',
+        key,
+        session_id: sessionId,
+        events,
+        snapshot,
+        rows,
+      });
+      return result as AppendResult;
     },
     decide: (decision) =>
       submitOne({
@@ -367,6 +377,32 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
 }
 
 const GENESIS: Head = { seq: 0, hash: GENESIS_HASH };
+
+function startJson(
+  callId: string,
+  sessionId: string | undefined,
+  tool: string,
+  args: Record<string, unknown>,
+  what: () => string,
+): string {
+  return storableJson(
+    { call_id: callId, session_id: sessionId ?? null, tool, args },
+    () => `${what()}: tool call ${callId}`,
+  );
+}
+
+function outcomeJson(o: Exclude<ToolOutcome, ToolStart>, what: () => string): string {
+  return storableJson(
+    {
+      call_id: o.call_id,
+      tool: o.tool,
+      status: o.status,
+      result: o.status === 'succeeded' ? (o.result ?? null) : null,
+      error: o.status === 'failed' ? o.error : null,
+    },
+    () => `${what()}: the outcome of tool call ${o.call_id}`,
+  );
+}
 
 function isUniqueViolation(error: unknown): boolean {
   return error instanceof StoreError && error.sqlState === '23505';

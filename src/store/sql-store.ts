@@ -121,8 +121,12 @@ export async function openSqlStore(
     verifyChain: (id) => forSession(id, () => log.verify(id)),
 
     // Rows on their own (a restore's repairs) take the same batched write as transitions.
-    upsertExecution: (e) => batch.append([], undefined, { executions: [e] }),
-    createApproval: (a) => batch.append([], undefined, { approvals: [a] }),
+    async upsertExecution(e) {
+      await batch.append([], undefined, { executions: [e] });
+    },
+    async createApproval(a) {
+      await batch.append([], undefined, { approvals: [a] });
+    },
     async getApproval(requestId) {
       const rows = await db.query(
         `SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE request_id = $1`,

@@ -23,7 +23,22 @@ export interface TransitionRows {
   executions?: readonly ExecutionRecord[];
   /** Rows of the snapshot's parts stored once (see runtime/snapshot-parts.ts); kept if there. */
   parts?: readonly SnapshotPart[];
+  /**
+   * Non-idempotent tool calls: the start of each call goes in with its `tool_call` (kept if the
+   * call id has a row), its outcome with the `tool_result` or the error that ends it.
+   */
+  toolStarts?: readonly ToolStartRecord[];
+  toolOutcomes?: readonly Exclude<ToolOutcome, { status: 'started' }>[];
 }
+
+/** What an append reports back. */
+export interface AppendResult {
+  /** The call ids of `rows.toolStarts` this write recorded (their call id had no row before). */
+  startedCalls: readonly string[];
+}
+
+/** The start of a tool call, as the session records it with the `tool_call` event. */
+export type ToolStartRecord = Extract<ToolOutcome, { status: 'started' }> & { session_id: string };
 
 /** One row of a part of a session's snapshot that is stored once rather than in every snapshot. */
 export interface SnapshotPart {
@@ -172,7 +187,7 @@ export interface Store {
     events: readonly OutboundEvent[],
     snapshot?: SnapshotWrite,
     rows?: TransitionRows,
-  ): Promise<void>;
+  ): Promise<AppendResult>;
   readEvents(sessionId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
   /** The rows of these parts of a session's snapshot, in part and idx order. */
   readSnapshotParts(sessionId: string, parts: readonly string[]): Promise<SnapshotPart[]>;

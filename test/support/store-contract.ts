@@ -97,7 +97,7 @@ export function describeStore(name: string, sql: boolean, setup: () => Promise<B
 
     it('stores 500 concurrent single-event appends of 5 sessions in order', async () => {
       const ids = Array.from({ length: 5 }, () => uid('s'));
-      const calls: Promise<void>[] = [];
+      const calls: Promise<unknown>[] = [];
       for (let seq = 1; seq <= 100; seq += 1) {
         for (const id of ids) calls.push(store.appendEvents([thinking(id, seq)]));
       }
