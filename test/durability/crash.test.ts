@@ -155,4 +155,24 @@ function checkSession(
     `${where}: executions never ended`,
   ).toEqual([]);
   expect(runs.size, where).toBe(ended.size * TRANSFER_STEPS);
+
+  // Nothing half-written: the rows a transition implies went in with its events, whatever
+  // moment the SIGKILLs hit (they are one statement).
+  const calls = log.filter((e) => e.type === 'tool_call' && e.data.tool === 'transfer');
+  expect(
+    calls.map((e) => String(e.data.call_id)).filter((id) => !recorded.has(id)),
+    `${where}: transfer calls stored without their start row`,
+  ).toEqual([]);
+  const requests = log.filter((e) => e.type === 'approval_required');
+  expect(
+    requests.map((e) => String(e.data.request_id)).filter((id) => !approvals.has(id)),
+    `${where}: approval requests stored without their row`,
+  ).toEqual([]);
+  const decided = log.filter((e) => e.type === 'approved' || e.type === 'edit_approved');
+  expect(
+    decided
+      .map((e) => String(e.data.request_id))
+      .filter((id) => !['approved', 'edited'].includes(approvals.get(id)?.status ?? '')),
+    `${where}: approvals stored without their decision`,
+  ).toEqual([]);
 }
