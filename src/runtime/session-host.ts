@@ -100,8 +100,11 @@ export function startSessionHost(
   let executionStartedAt: string | null = null;
   let broken = false;
   let failure: unknown;
-  /** Events of the transition in progress, written with the snapshot and rows they imply. */
+  /** Events of the transitions not written yet, written with the snapshot and rows they imply. */
   let pending: OutboundEvent[] = [];
+  /** A transition happened since the last write; a write is scheduled for the tick's end. */
+  let dirty = false;
+  let scheduled = false;
   let approvals: ApprovalRecord[] = [];
   let executions: ExecutionRecord[] = [];
   let toolStarts: ToolStartRecord[] = [];
@@ -117,6 +120,8 @@ export function startSessionHost(
   let streamed: DeltaFrame | null = null;
   // `writes` only ever grows by chaining and never rejects, so deliveries keep their order.
   stream.onFrame((frame) => {
+    // The events before this text are stored and sent first.
+    if (dirty || pending.length > 0) write();
     void writes.then(() => {
       streamed =
         streamed?.message_id === frame.message_id
@@ -239,11 +244,29 @@ export function startSessionHost(
   }
 
   /**
-   * After each transition (of the session or a subagent): its events and the snapshot that
-   * follows them go to the store in one atomic write, then out to subscribers. A crash can
-   * therefore never leave the stored snapshot ahead of the log, nor the log ahead of it.
+   * After each transition (of the session or a subagent): the write of its events waits for
+   * the rest of the tick, so transitions that follow at once (a planner that answers at once,
+   * a tool result and the next step) share one write and one snapshot. Whoever must know the
+   * transitions stored (a decision's answer, a tool about to start, streamed text) writes them
+   * at once (`flush`, `written`).
    */
   function commit(): void {
+    dirty = true;
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      if (dirty) write();
+    });
+  }
+
+  /**
+   * The events so far and the snapshot that follows them go to the store in one atomic write,
+   * then out to subscribers. A crash can therefore never leave the stored snapshot ahead of the
+   * log, nor the log ahead of it.
+   */
+  function write(): void {
+    dirty = false;
     const events = pending;
     const made = { approvals, executions, toolStarts, toolOutcomes };
     pending = [];
@@ -348,7 +371,7 @@ export function startSessionHost(
       return run;
     },
     async flush() {
-      if (pending.length > 0) commit();
+      if (dirty || pending.length > 0) write();
       let current: Promise<unknown>;
       do {
         current = writes;
@@ -357,7 +380,7 @@ export function startSessionHost(
     },
     startedHere: (callId) => startedCalls.has(callId),
     async written() {
-      if (pending.length > 0) commit();
+      if (dirty || pending.length > 0) write();
       await writes;
     },
     async stop() {

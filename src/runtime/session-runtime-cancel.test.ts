@@ -141,15 +141,38 @@ describe('cancel', () => {
 
   // Found by test/durability: the call waits for its snapshot before it runs, and a cancel
   // that came in meanwhile was reported as aborting it, yet the transfer still ran.
-  it('right after tool_call stops a transfer that has not started', async () => {
-    const t = await setup();
+  it('while the tool_call is being stored stops a transfer that has not started', async () => {
+    // The write that carries the tool_call (and the call's start) is held until the cancel is in.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let holding!: () => void;
+    const heldNow = new Promise<void>((resolve) => (holding = resolve));
+    let last: Promise<unknown> = Promise.resolve();
+    const t = await setup({
+      // In order, as a real store writes one session's appends.
+      wrapStore: (inner) => ({
+        ...inner,
+        appendEvents(events, snapshot, rows) {
+          const gate = events.some((e) => e.type === 'tool_call') ? (holding(), held) : null;
+          const write = last
+            .then(() => gate)
+            .then(() => inner.appendEvents(events, snapshot, rows));
+          last = write.catch(() => undefined);
+          return write;
+        },
+      }),
+    });
     await t.runtime.send(
       t.session.id,
       { type: 'execute', command: 'transfer 50 USD to bob' },
       'dev',
     );
+    await heldNow;
+    const cancelling = t.runtime.send(t.session.id, { type: 'cancel' }, 'dev');
+    await new Promise((resolve) => setImmediate(resolve));
+    release();
+    await cancelling;
     const call = await t.watch.waitFor('tool_call');
-    await t.runtime.send(t.session.id, { type: 'cancel' }, 'dev');
     const cancelled = await t.watch.waitFor('cancelled');
     expect(cancelled.data.aborted).toEqual([
       { kind: 'tool', id: call.data.call_id, tool: 'transfer' },
