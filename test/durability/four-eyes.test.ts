@@ -48,6 +48,10 @@ describe.each(testTargets())('four eyes across a crash on $name', ({ backend, tr
     required = await ann.waitFor('approval_required');
     const requestId = String(required.data.request_id);
 
+    const own = await http(server, 'POST', `/api/v1/approvals/${requestId}/approve`, {
+      token: tokens['ann']!,
+    });
+    expect(own).toMatchObject({ status: 403, body: { error: { code: 'approver_not_allowed' } } });
     // bob's REST vote answers once the vote is stored: nothing of it can be lost after that.
     const vote = await http(server, 'POST', `/api/v1/approvals/${requestId}/approve`, {
       token: tokens['bob']!,

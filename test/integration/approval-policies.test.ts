@@ -303,3 +303,28 @@ describe.each(testTargets())('approval policies on $name', ({ backend, transport
     await closeTable(seats);
   });
 });
+
+describe.each(testTargets().slice(0, 1))('APPROVAL_POLICIES on $name', ({ backend, transport }) => {
+  const h = useTestApp(
+    { backend, transport },
+    { env: { APPROVAL_POLICIES: '{"transfer":{"quorum":2,"users":["bob","cara"]}}' } },
+  );
+
+  it('replaces the built-in transfer policy: two named users, whatever the amount', async () => {
+    const { seats } = await openTable(h.app);
+    const { ann, bob, finn } = seats;
+    const required = await requestTransfer(ann, 500);
+    expect(required.data.policy).toEqual({
+      quorum: 2,
+      rejections_needed: 1,
+      users: ['bob', 'cara'],
+      exclude_requester: false,
+    });
+    finn.socket.send({ type: 'approve', request_id: required.data.request_id, id: 'f' });
+    expect((await answerTo(finn.socket, 'f')).data.code).toBe('approver_not_allowed');
+    bob.socket.send({ type: 'approve', request_id: required.data.request_id });
+    const vote = await later(ann.socket, 'approval_vote', required);
+    expect(vote.data).toMatchObject({ votes_so_far: 1, needed: 2 });
+    await closeTable(seats);
+  });
+});
