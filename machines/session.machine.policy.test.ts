@@ -7,6 +7,7 @@ import {
   call,
   execute,
   start,
+  toAwaiting,
   type Harness,
 } from '../test/support/session-harness.ts';
 
@@ -210,10 +211,7 @@ describe('a four-eyes policy', () => {
 describe('without a policy', () => {
   it('decides on one vote as before, with no approval_vote and decided_by a string', async () => {
     const h = start();
-    h.actor.send(execute());
-    const c = call('c1');
-    (await h.planner.nth(1)).resolve({ kind: 'call', call: c, approval: approvalOf(c) });
-    await h.reach('awaiting_approval');
+    await toAwaiting(h);
     expect(h.find('approval_required')?.data).not.toHaveProperty('policy');
     h.actor.send({ type: 'approve', request_id: 'req_c1', by: BY });
     await h.reach({ executing: 'tool' });
@@ -223,10 +221,7 @@ describe('without a policy', () => {
 
   it('expires as before: no escalation', async () => {
     const h = start();
-    h.actor.send(execute());
-    const c = call('c1');
-    (await h.planner.nth(1)).resolve({ kind: 'call', call: c, approval: approvalOf(c) });
-    await h.reach('awaiting_approval');
+    await toAwaiting(h);
     expect(h.timers[0]!.input.escalates).toBe(false);
     h.timers[0]!.fire();
     await h.planner.nth(2);

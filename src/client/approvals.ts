@@ -1,34 +1,13 @@
-import type { ApprovalPolicy, Vote } from '../../machines/session.policy.ts';
+import type { BallotView } from '../runtime/ballots.ts';
+import type { ApprovalRecord } from '../store/store.ts';
 import { SessionClientError } from './errors.ts';
 
-/** An approval request as `GET /api/v1/approvals` lists it (docs/protocol.md). */
-export interface ApprovalListing {
-  request_id: string;
-  session_id: string;
-  execution_id: string;
-  call_id: string;
-  tool: string;
-  /** The args under vote now (an edit during voting replaces them). */
-  args: Record<string, unknown>;
-  edited_args: Record<string, unknown> | null;
-  reason: string;
-  status: 'pending' | 'approved' | 'rejected' | 'edited' | 'expired' | 'cancelled';
-  /** Once decided: who decided (several approvers: `"bob, cara"`, in vote order). */
-  decided_by: string | null;
-  decided_at: string | null;
-  decision_reason: string | null;
-  expires_at: string;
-  created_at: string;
-  subagent_id: string | null;
-  /** Pending ones: the policy in force, the votes so far, and whether the caller may vote. */
-  policy?: ApprovalPolicy;
-  votes?: Vote[];
-  votes_so_far?: number;
-  needed?: number;
-  escalations?: number;
-  may_vote?: boolean;
-  refusal?: 'approver_not_allowed' | 'already_voted';
-}
+/**
+ * An approval request as `GET /api/v1/approvals` lists it (docs/protocol.md): the stored
+ * record, and for a pending one the policy in force, the votes so far and whether the caller
+ * may vote.
+ */
+export type ApprovalListing = ApprovalRecord & Partial<BallotView>;
 
 export interface ListApprovalsOptions {
   /** The server, `http://host:port`. */

@@ -6,6 +6,7 @@ import { connect, type TestSocket, type WireEvent } from '../support/ws-client.t
 import { createDurableData, withDirectDb, type DurableData } from './durable-data.ts';
 import { ROOT, runCommand, startServer, type ServerProcess } from './server-process.ts';
 import { auditLog, type LoggedEvent } from './wire.ts';
+import { FOUR_EYES_FLOW } from '../support/four-eyes.ts';
 
 /**
  * The four-eyes flow across a kill -9 (AUTH_MODE=jwt, a real server process): the first vote
@@ -93,16 +94,7 @@ describe.each(testTargets())('four eyes across a crash on $name', ({ backend, tr
     await watcher.waitFor('complete', { timeoutMs: 10_000 });
 
     log = await auditLog(server, sessionId, tokens['ann']);
-    expect(log.map((e) => e.type)).toEqual([
-      'thinking',
-      'approval_required',
-      'approval_vote',
-      'approval_vote',
-      'approved',
-      'tool_call',
-      'tool_result',
-      'complete',
-    ]);
+    expect(log.map((e) => e.type)).toEqual(FOUR_EYES_FLOW);
     expect(log.filter((e) => e.type === 'approval_vote').map((e) => e.data as unknown)).toEqual([
       expect.objectContaining({ decided_by: 'bob', votes_so_far: 1, needed: 2 }),
       expect.objectContaining({ decided_by: 'cara', votes_so_far: 2, needed: 2 }),

@@ -4,6 +4,7 @@ import { testTargets } from '../support/targets.ts';
 import { createSession, http, signToken, type App } from '../support/test-app.ts';
 import { connect, type TestSocket, type WireEvent } from '../support/ws-client.ts';
 import { expectWireValid, useTestApp } from './harness.ts';
+import { FOUR_EYES_FLOW } from '../support/four-eyes.ts';
 
 /**
  * The built-in transfer's four-eyes policy in AUTH_MODE=jwt with four users: above 10,000 it
@@ -148,16 +149,7 @@ describe.each(testTargets())('approval policies on $name', ({ backend, transport
     expect(h.app.ledger.transfers()).toBe(transfers + 1);
 
     const events = await log(h.app, ann.token, sessionId);
-    expect(events.map((e) => e.type)).toEqual([
-      'thinking',
-      'approval_required',
-      'approval_vote',
-      'approval_vote',
-      'approved',
-      'tool_call',
-      'tool_result',
-      'complete',
-    ]);
+    expect(events.map((e) => e.type)).toEqual(FOUR_EYES_FLOW);
     const record = await http(h.app, 'GET', `/api/v1/approvals?status=approved`, {
       token: bob.token,
     });
