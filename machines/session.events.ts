@@ -55,8 +55,11 @@ export type SessionCommandEvent =
 
 /** Internal events, produced by the session's own actors. */
 export type SessionInternalEvent =
-  /** `at`: when it expired (ms), from which an escalation's new deadline counts. */
-  | { type: 'approval.expired'; request_id: string; at?: number }
+  /**
+   * `at`: when it expired (ms), from which an escalation's new deadline counts; `replayed`: an
+   * expiry committed before a crash, given again on restore (it ends the request).
+   */
+  | { type: 'approval.expired'; request_id: string; at?: number; replayed?: true }
   | { type: 'subagent.done'; call_id: string; summary: string; results: unknown[] }
   | { type: 'subagent.failed'; call_id: string; message: string };
 

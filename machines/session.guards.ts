@@ -48,7 +48,10 @@ export const sessionGuards = {
   editReachesQuorum: (args: GuardArgs) => decidingVote(args, 'edit'),
   rejectionsReached: (args: GuardArgs) => decidingVote(args, 'reject'),
   escalates: ({ context, event }: GuardArgs) =>
-    matches({ context, event }) && context.pending !== null && escalates(context.pending),
+    matches({ context, event }) &&
+    !('replayed' in event && event.replayed) &&
+    context.pending !== null &&
+    escalates(context.pending),
   isCurrentExecution: ({ context, event }: GuardArgs) =>
     event.type === 'cancel' &&
     (event.execution_id === undefined || event.execution_id === context.execution_id),

@@ -206,6 +206,14 @@ describe('a four-eyes policy', () => {
     await h.reach({ executing: 'tool' });
     expect(data(h, 'approved')).toMatchObject([{ decided_by: ['bob', 'carol'] }]);
   });
+  it('ends on a replayed expiry, an escalation left or not: it was committed as the end', async () => {
+    const h = start();
+    await awaitingUnder(h, FOUR_EYES);
+    h.actor.send({ type: 'approval.expired', request_id: 'req_c1', replayed: true });
+    await h.planner.nth(2);
+    expect(h.types()).toContain('approval_expired');
+    expect(h.types()).not.toContain('approval_escalated');
+  });
 });
 
 describe('without a policy', () => {

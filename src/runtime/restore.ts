@@ -104,7 +104,7 @@ function replayOf(
         ...(record.decision_reason ? { reason: record.decision_reason } : {}),
       };
     case 'expired':
-      return { type: 'approval.expired', request_id };
+      return { type: 'approval.expired', request_id, replayed };
     case 'cancelled':
     case 'pending':
       return { type: 'cancel', by };
