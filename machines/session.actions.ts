@@ -19,7 +19,20 @@ import {
 import type { SessionEvent } from './session.events.ts';
 import { abortedWork, type CancelledFrom } from './session.aborted.ts';
 import type { EmittedData, EmittedType, SessionEmitted } from './session.emitted.ts';
-import { errorMessage, isToolOutcomeUnknown, type SessionContext } from './session.types.ts';
+import {
+  countsVotes,
+  decidersOf,
+  escalatedPolicy,
+  policyOf,
+  tally,
+  type VoteKind,
+} from './session.policy.ts';
+import {
+  errorMessage,
+  isToolOutcomeUnknown,
+  type ApprovalRequest,
+  type SessionContext,
+} from './session.types.ts';
 
 /** The session's actions, named in the chart: what it records in its context and emits. */
 
@@ -100,6 +113,30 @@ const rejectionReason = (event: SessionEvent) =>
 /** Who sent the command that the action answers. */
 const senderOf = (event: SessionEvent) => ('by' in event ? event.by : '');
 
+const voteOf = (event: SessionEvent): VoteKind | null =>
+  event.type === 'approve' || event.type === 'reject' || event.type === 'edit' ? event.type : null;
+
+/** Who decided: the sender, or every approver (in vote order) when the policy counts votes. */
+function decidedBy({ pending }: SessionContext, event: SessionEvent): string | string[] {
+  const vote = voteOf(event);
+  if (!pending || !vote || !countsVotes(policyOf(pending))) return senderOf(event);
+  return decidersOf(pending, vote, senderOf(event));
+}
+
+/** The request once a vote is counted: an edit replaces the args and voids the earlier votes. */
+function withVote(pending: ApprovalRequest, event: SessionEvent): ApprovalRequest {
+  const vote = voteOf(event);
+  if (!vote) return pending;
+  const cast = { by: senderOf(event), vote };
+  if (event.type !== 'edit') return { ...pending, votes: [...(pending.votes ?? []), cast] };
+  return {
+    ...pending,
+    args: event.edited_args,
+    original_args: pending.original_args ?? pending.args,
+    votes: [cast],
+  };
+}
+
 const pendingIds = ({ pending }: SessionContext) => ({
   request_id: pending?.request_id ?? '',
   call_id: pending?.call_id ?? '',
@@ -146,12 +183,32 @@ export const sessionActions = {
     const { request_id: _r, reason: _why, expires_at: _at, ...call } = error.approval;
     return { pending: error.approval, current_call: call };
   }),
-  applyEdit: update(({ context, event }) => ({
-    current_call:
-      context.current_call && event.type === 'edit'
-        ? { ...context.current_call, args: event.edited_args }
-        : context.current_call,
+  // The edited args: the edit's own, or those an earlier edit put to the vote.
+  applyEdit: update(({ context, event }) => {
+    const args = event.type === 'edit' ? event.edited_args : context.pending?.args;
+    return {
+      current_call:
+        context.current_call && args ? { ...context.current_call, args } : context.current_call,
+    };
+  }),
+  recordVote: update(({ context, event }) => ({
+    pending: context.pending ? withVote(context.pending, event) : null,
   })),
+  escalate: update(({ context, event }) => {
+    const pending = context.pending;
+    const escalation = pending && policyOf(pending).escalate;
+    if (!pending || !escalation) return {};
+    const from = event.type === 'approval.expired' && event.at !== undefined ? event.at : NaN;
+    const base = Number.isFinite(from) ? from : Date.parse(pending.expires_at);
+    return {
+      pending: {
+        ...pending,
+        policy: escalatedPolicy(policyOf(pending)),
+        escalations: (pending.escalations ?? 0) + 1,
+        expires_at: new Date((Number.isFinite(base) ? base : 0) + escalation.ttl_ms).toISOString(),
+      },
+    };
+  }),
   clearPending: update({ pending: null }),
   recordRejection: update(({ context, event }) => {
     const pending = context.pending;
@@ -195,20 +252,46 @@ export const sessionActions = {
     args: context.pending?.args ?? {},
     reason: context.pending?.reason ?? '',
     expires_at: context.pending?.expires_at ?? '',
+    ...(context.pending?.policy ? { policy: context.pending.policy } : {}),
+  })),
+  // Before the vote is recorded: it reads the votes that came before this one.
+  emitVote: enqueueSession(({ context, event, enqueue }) => {
+    const pending = context.pending;
+    const vote = voteOf(event);
+    if (!pending || !vote || !countsVotes(policyOf(pending))) return;
+    const voided = (pending.votes ?? []).map((v) => v.by);
+    enqueue.emit({
+      type: 'approval_vote',
+      execution_id: context.execution_id,
+      data: {
+        ...pendingIds(context),
+        decided_by: senderOf(event),
+        vote,
+        ...tally(pending, vote),
+        ...(event.type === 'edit' ? { edited_args: event.edited_args, reset_votes: voided } : {}),
+      },
+    });
+  }),
+  emitApprovalEscalated: emitEvent('approval_escalated', ({ context }) => ({
+    ...pendingIds(context),
+    to: policyOf(context.pending).escalate?.to ?? '',
+    expires_at: context.pending?.expires_at ?? '',
+    escalations: context.pending?.escalations ?? 0,
+    times: policyOf(context.pending).escalate?.times ?? 0,
   })),
   emitApproved: emitEvent('approved', ({ context, event }) => ({
     ...pendingIds(context),
-    decided_by: senderOf(event),
+    decided_by: decidedBy(context, event),
   })),
   emitEditApproved: emitEvent('edit_approved', ({ context, event }) => ({
     ...pendingIds(context),
-    decided_by: senderOf(event),
-    original_args: context.pending?.args ?? {},
-    edited_args: event.type === 'edit' ? event.edited_args : {},
+    decided_by: decidedBy(context, event),
+    original_args: context.pending?.original_args ?? context.pending?.args ?? {},
+    edited_args: event.type === 'edit' ? event.edited_args : (context.pending?.args ?? {}),
   })),
   emitRejected: emitEvent('rejected', ({ context, event }) => ({
     ...pendingIds(context),
-    decided_by: senderOf(event),
+    decided_by: decidedBy(context, event),
     reason: rejectionReason(event),
   })),
   emitApprovalExpired: emitEvent('approval_expired', ({ context }) => ({

@@ -1,6 +1,7 @@
 import { fromCallback, fromPromise } from 'xstate';
 import { z } from 'zod';
 import { planStepSchema, type SessionEvent } from './session.events.ts';
+import { escalates } from './session.policy.ts';
 import type {
   ApprovalTimerInput,
   PlannerInput,
@@ -31,16 +32,17 @@ export const sessionActors = {
   subagent: fromPromise<unknown, SessionInput>(() =>
     Promise.reject(new Error('no subagent logic provided')),
   ),
-  approvalTimer: fromCallback<{ type: 'approval.expired'; request_id: string }, ApprovalTimerInput>(
-    ({ input, sendBack }) => {
-      const ms = Math.min(MAX_TIMER_MS, Math.max(0, Date.parse(input.expires_at) - Date.now()));
-      const timer = setTimeout(
-        () => sendBack({ type: 'approval.expired', request_id: input.request_id }),
-        ms,
-      );
-      return () => clearTimeout(timer);
-    },
-  ),
+  approvalTimer: fromCallback<
+    { type: 'approval.expired'; request_id: string; at?: number },
+    ApprovalTimerInput
+  >(({ input, sendBack }) => {
+    const ms = Math.min(MAX_TIMER_MS, Math.max(0, Date.parse(input.expires_at) - Date.now()));
+    const timer = setTimeout(
+      () => sendBack({ type: 'approval.expired', request_id: input.request_id, at: Date.now() }),
+      ms,
+    );
+    return () => clearTimeout(timer);
+  }),
 };
 
 // Done and error events of invoked actors are not in SessionEvent: read them by shape.
@@ -86,6 +88,7 @@ export function approvalTimerInput({ context }: FromContext): ApprovalTimerInput
     session_id: context.session_id,
     request_id: context.pending?.request_id ?? '',
     expires_at: context.pending?.expires_at ?? new Date(0).toISOString(),
+    escalates: context.pending ? escalates(context.pending) : false,
   };
 }
 

@@ -1,6 +1,22 @@
 import { z } from 'zod';
 import { argsSchema } from './session.events.ts';
 
+/** The policy in force, as `approval_required` carries it (defaults filled in). */
+export const policyDataSchema = z.object({
+  quorum: z.number().int(),
+  rejections_needed: z.number().int(),
+  roles: z.array(z.string()).optional(),
+  users: z.array(z.string()).optional(),
+  exclude_requester: z.boolean(),
+  escalate: z
+    .object({ to: z.string(), ttl_ms: z.number().int(), times: z.number().int() })
+    .optional(),
+});
+
+/** One user's id, or (when a policy needs more than one vote) every approver's, in vote order. */
+const deciders = z.union([z.string(), z.array(z.string())]);
+const voteKind = z.enum(['approve', 'reject', 'edit']);
+
 /**
  * What a session emits as it moves, defined once: the `data` of each outbound event type
  * that the statechart produces. `src/protocol` wraps these in the wire envelope.
@@ -64,25 +80,52 @@ export const emittedDataSchemas = {
     args: argsSchema,
     reason: z.string(),
     expires_at: z.string(),
+    /** The approval policy in force; absent under the default one (one vote, as before). */
+    policy: policyDataSchema.optional(),
+    ...fromSubagent,
+  }),
+  /** An accepted vote that a policy counts (quorum or rejections above one). */
+  approval_vote: z.object({
+    request_id: z.string(),
+    call_id: z.string(),
+    decided_by: z.string(),
+    vote: voteKind,
+    /** Votes of this kind so far, this one included (for `edit`: 1, the votes were reset). */
+    votes_so_far: z.number().int(),
+    needed: z.number().int(),
+    /** With `edit`: the args voted on from now on, and whose earlier votes the edit voided. */
+    edited_args: argsSchema.optional(),
+    reset_votes: z.array(z.string()).optional(),
+    ...fromSubagent,
+  }),
+  /** Nobody decided by `expires_at`: the request goes to another role with a new deadline. */
+  approval_escalated: z.object({
+    request_id: z.string(),
+    call_id: z.string(),
+    to: z.string(),
+    expires_at: z.string(),
+    /** How many times it has been escalated now, and how many the policy allows. */
+    escalations: z.number().int(),
+    times: z.number().int(),
     ...fromSubagent,
   }),
   approved: z.object({
     request_id: z.string(),
     call_id: z.string(),
-    decided_by: z.string(),
+    decided_by: deciders,
     ...fromSubagent,
   }),
   rejected: z.object({
     request_id: z.string(),
     call_id: z.string(),
-    decided_by: z.string(),
+    decided_by: deciders,
     reason: z.string(),
     ...fromSubagent,
   }),
   edit_approved: z.object({
     request_id: z.string(),
     call_id: z.string(),
-    decided_by: z.string(),
+    decided_by: deciders,
     original_args: argsSchema,
     edited_args: argsSchema,
     ...fromSubagent,

@@ -41,13 +41,25 @@ export type Command = { [K in CommandType]: z.infer<(typeof commandSchemas)[K]> 
 interface Attribution {
   by: string;
 }
+/** A decision also carries the sender's roles, which an approval policy may ask for. */
+interface VoterAttribution extends Attribution {
+  roles?: readonly string[];
+  /** A decision committed before a crash, given again on restore: it was accepted then. */
+  replayed?: true;
+}
+export type DecisionType = 'approve' | 'reject' | 'edit';
 export type SessionCommandEvent =
   | (Extract<Command, { type: 'execute' }> & Attribution & { execution_id: string })
-  | (Exclude<Command, { type: 'execute' }> & Attribution);
+  | (Extract<Command, { type: DecisionType }> & VoterAttribution)
+  | (Extract<Command, { type: 'cancel' }> & Attribution);
 
 /** Internal events, produced by the session's own actors. */
 export type SessionInternalEvent =
-  | { type: 'approval.expired'; request_id: string }
+  /**
+   * `at`: when it expired (ms), from which an escalation's new deadline counts; `replayed`: an
+   * expiry committed before a crash, given again on restore (it ends the request).
+   */
+  | { type: 'approval.expired'; request_id: string; at?: number; replayed?: true }
   | { type: 'subagent.done'; call_id: string; summary: string; results: unknown[] }
   | { type: 'subagent.failed'; call_id: string; message: string };
 

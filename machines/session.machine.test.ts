@@ -75,7 +75,12 @@ describe('thinking', () => {
       expires_at: approval.expires_at,
     });
     expect(h.timers.map((t) => t.input)).toEqual([
-      { session_id: 'ses_1', request_id: 'req_c1', expires_at: approval.expires_at },
+      {
+        session_id: 'ses_1',
+        request_id: 'req_c1',
+        escalates: false,
+        expires_at: approval.expires_at,
+      },
     ]);
     expect(h.tool.calls).toHaveLength(0);
   });

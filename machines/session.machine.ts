@@ -68,26 +68,51 @@ export const sessionMachine = setup({
     awaiting_approval: {
       invoke: { src: 'approvalTimer', input: approvalTimerInput },
       on: {
-        approve: {
-          guard: 'matchesPending',
-          target: 'executing',
-          actions: ['emitApproved', 'clearPending'],
-        },
-        edit: {
-          guard: 'matchesPending',
-          target: 'executing',
-          actions: ['emitEditApproved', 'applyEdit', 'clearPending'],
-        },
-        reject: {
-          guard: 'matchesPending',
-          target: 'thinking',
-          actions: ['emitRejected', 'recordRejection'],
-        },
-        'approval.expired': {
-          guard: 'matchesPending',
-          target: 'thinking',
-          actions: ['emitApprovalExpired', 'recordRejection'],
-        },
+        // A vote the policy refuses takes no branch: the runtime answers it with a code.
+        approve: [
+          {
+            guard: 'reachesQuorum',
+            target: 'executing',
+            actions: ['emitVote', 'emitApproved', 'clearPending'],
+          },
+          {
+            guard: 'reachesQuorumOnEdit',
+            target: 'executing',
+            actions: ['emitVote', 'emitEditApproved', 'applyEdit', 'clearPending'],
+          },
+          { guard: 'countsVote', actions: ['emitVote', 'recordVote'] },
+        ],
+        edit: [
+          {
+            guard: 'editReachesQuorum',
+            target: 'executing',
+            actions: ['emitVote', 'emitEditApproved', 'applyEdit', 'clearPending'],
+          },
+          // The edited args go to the vote; the approvals of the old ones are void.
+          { guard: 'countsVote', actions: ['emitVote', 'recordVote'] },
+        ],
+        reject: [
+          {
+            guard: 'rejectionsReached',
+            target: 'thinking',
+            actions: ['emitVote', 'emitRejected', 'recordRejection'],
+          },
+          { guard: 'countsVote', actions: ['emitVote', 'recordVote'] },
+        ],
+        'approval.expired': [
+          {
+            // Re-entered, so the timer is armed again with the new deadline.
+            guard: 'escalates',
+            target: 'awaiting_approval',
+            reenter: true,
+            actions: ['escalate', 'emitApprovalEscalated'],
+          },
+          {
+            guard: 'matchesPending',
+            target: 'thinking',
+            actions: ['emitApprovalExpired', 'recordRejection'],
+          },
+        ],
         cancel: {
           guard: 'isCurrentExecution',
           target: 'cancelled',

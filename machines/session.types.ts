@@ -1,4 +1,5 @@
 import type { PlanStep, ToolArgs } from './session.events.ts';
+import type { Ballot } from './session.policy.ts';
 
 /** Bump when a change to the statechart makes old snapshots unsafe to restore. */
 export const SESSION_MACHINE_VERSION = 1;
@@ -25,7 +26,8 @@ export interface ToolCall {
   replaces?: string;
 }
 
-export interface ApprovalRequest extends ToolCall {
+/** A call waiting for humans; its ballot (policy, votes so far) is absent under the default policy. */
+export interface ApprovalRequest extends ToolCall, Ballot {
   request_id: string;
   reason: string;
   expires_at: string;
@@ -121,6 +123,8 @@ export interface ApprovalTimerInput {
   session_id: string;
   request_id: string;
   expires_at: string;
+  /** The expiry escalates the request (the policy has an escalation left) instead of ending it. */
+  escalates: boolean;
 }
 
 /**

@@ -1,9 +1,24 @@
+import { approvalPolicySchema } from '../machines/session.policy.ts';
 import { z } from 'zod';
 
 const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+/** `{"transfer": {"quorum": 2, ...}}`: a JSON object of policies by tool name. */
+const approvalPoliciesJson = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be JSON: {"<tool>": {<policy>}, ...}' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(z.string().min(1), approvalPolicySchema))
+  .optional();
 
 const configSchema = z
   .object({
@@ -32,6 +47,8 @@ const configSchema = z
       .int()
       .min(1_000)
       .default(15 * 60_000),
+    /** Approval policies by tool name, as JSON, in place of the tools' own (the built-in ones). */
+    APPROVAL_POLICIES: optionalString.pipe(approvalPoliciesJson),
     MAX_CONNECTIONS: z.coerce.number().int().min(1).default(100_000),
     TRANSPORT: z.enum(['auto', 'uws', 'portable']).default('auto'),
     MAX_SOCKETS_PER_USER: z.coerce.number().int().min(1).default(100),
@@ -84,6 +101,7 @@ const configSchema = z
       metricsToken: env.METRICS_TOKEN,
       logLevel: env.LOG_LEVEL,
       approvalTtlMs: env.APPROVAL_TTL_MS,
+      approvalPolicies: env.APPROVAL_POLICIES,
       maxConnections: env.MAX_CONNECTIONS,
       transport: env.TRANSPORT,
       maxSocketsPerUser: env.MAX_SOCKETS_PER_USER,

@@ -3,6 +3,7 @@ export { startServer, type ServerHandle } from './start-server.ts';
 export type { AuthOptions, LogLevel, ServerOptions } from './server-options.ts';
 export {
   defineTool,
+  type ApprovalPolicyRule,
   type NeedsApproval,
   type ToolArgsSchema,
   type ToolContext,
@@ -26,6 +27,7 @@ export type {
   ToolCall,
 } from '../machines/session.types.ts';
 export type { PlanStep, ToolArgs } from '../machines/session.events.ts';
+export type { ApprovalPolicy, ApprovalPolicyInput, Vote } from '../machines/session.policy.ts';
 export { AppError } from './errors.ts';
 export { ConfigError } from './config.ts';
 export type { Clock } from './runtime/clock.ts';

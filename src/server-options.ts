@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Planner } from './agent/planner.ts';
-import type { ToolDefinition } from './agent/tool.ts';
+import type { ApprovalPolicyRule, ToolDefinition } from './agent/tool.ts';
 import { ConfigError, type Config } from './config.ts';
 import type { Clock } from './runtime/clock.ts';
 import type { ServerLimits, TransportPreference } from './server/index.ts';
@@ -18,6 +18,12 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 export interface ServerOptions {
   /** Exactly the tools the agent may call. Default: the built-in demo tools. */
   tools?: readonly ToolDefinition[] | undefined;
+  /**
+   * Approval policies by tool name, in place of the tools' own (`APPROVAL_POLICIES` for the
+   * built-in ones): a policy, or a function of the call's args returning one (null: default).
+   */
+  approvalPolicies?:
+    Readonly<Record<string, ApprovalPolicyRule<Record<string, unknown>>>> | undefined;
   /** Default: the built-in planner (a `plan` in `execute`, else simple command rules). */
   planner?: Planner | undefined;
   /** A store the caller opened and closes; otherwise one is opened from databaseUrl/dataDir. */
@@ -101,6 +107,12 @@ export function resolveServerOptions(options: ServerOptions): ResolvedScalars & 
   if (options.tools !== undefined && !Array.isArray(options.tools)) {
     issues.push({ code: 'custom', path: ['tools'], message: 'must be an array of tools' });
   }
+  if (
+    options.approvalPolicies !== undefined &&
+    (typeof options.approvalPolicies !== 'object' || options.approvalPolicies === null)
+  ) {
+    issues.push({ code: 'custom', path: ['approvalPolicies'], message: 'must be an object' });
+  }
   if (options.planner !== undefined && typeof options.planner?.next !== 'function') {
     issues.push({ code: 'custom', path: ['planner'], message: 'must have a next() method' });
   }
@@ -133,6 +145,7 @@ export function serverOptionsFromConfig(config: Config): ServerOptions {
     dbLockWaitMs: config.dbLockWaitMs,
     logLevel: config.logLevel,
     approvalTtlMs: config.approvalTtlMs,
+    ...(config.approvalPolicies ? { approvalPolicies: config.approvalPolicies } : {}),
     metricsToken: config.metricsToken,
     limits: {
       maxConnections: config.maxConnections,

@@ -44,7 +44,10 @@ export async function startServer(options: ServerOptions = {}): Promise<ServerHa
 /** The composition root: the one place where modules are wired together. */
 export async function startApp(options: ServerOptions = {}): Promise<App> {
   const resolved = resolveServerOptions(options);
-  const registry = createToolRegistry(options.tools ?? builtinTools());
+  const registry = createToolRegistry(
+    options.tools ?? builtinTools(),
+    options.approvalPolicies ?? {},
+  );
   const logger = options.logger ?? createLogger(resolved.logLevel);
   if (resolved.auth.mode === 'dev') {
     if (!LOOPBACK.has(resolved.host)) {

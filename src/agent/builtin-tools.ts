@@ -3,9 +3,20 @@ import { planStepSchema } from '../../machines/session.events.ts';
 import { AppError } from '../errors.ts';
 import { createLedger, type Ledger } from './ledger.ts';
 import { abortError, defineTool, type ToolDefinition } from './tool.ts';
+import type { ApprovalPolicyInput } from '../../machines/session.policy.ts';
 
 /** Transfers above this amount wait for a human. */
 export const TRANSFER_APPROVAL_LIMIT = 100;
+/** Transfers above this amount need two approvers, neither of them the requester. */
+export const TRANSFER_FOUR_EYES_LIMIT = 10_000;
+
+/** The demo four-eyes policy: two approvers, not the requester; once to a finance lead on expiry. */
+export const FOUR_EYES_POLICY = {
+  quorum: 2,
+  roles: ['approver'],
+  exclude_requester: true,
+  escalate: { to: 'finance_lead', times: 1 },
+} as const satisfies ApprovalPolicyInput;
 const MAX_SLEEP_MS = 10 * 60_000;
 
 const account = z
@@ -52,6 +63,11 @@ export function createBuiltinTools(ledger: Ledger): ToolDefinition[] {
       needsApproval: ({ amount, currency, to }) =>
         amount > TRANSFER_APPROVAL_LIMIT
           ? `transfer of ${amount} ${currency} to ${to} is above the ${TRANSFER_APPROVAL_LIMIT} ${currency} limit`
+          : null,
+      // Above 100 one vote by the owner or an approver (the default); above 10,000 four eyes.
+      approvalPolicy: ({ amount }) =>
+        amount > TRANSFER_FOUR_EYES_LIMIT
+          ? { ...FOUR_EYES_POLICY, roles: [...FOUR_EYES_POLICY.roles] }
           : null,
       idempotent: false,
       run: ({ from, to, amount, currency }) => {

@@ -118,3 +118,38 @@ describe('needsApproval', () => {
     expect(seen).toEqual([{ order_id: 'o1', amount: 1 }, 'ses_1', 'exec_1', 'call_1']);
   });
 });
+
+describe('approvalPolicy', () => {
+  const fourEyes = { quorum: 2, roles: ['approver'], exclude_requester: true };
+
+  it('is read for the call: a static policy, a function of the args, or configuration', () => {
+    const registry = createToolRegistry([
+      {
+        ...refund,
+        approvalPolicy: (args: { amount: number }) => (args.amount > 100 ? fourEyes : null),
+      } as ToolDefinition,
+    ]);
+    expect(registry.approvalPolicy('refund', { order_id: 'o', amount: 500 })).toEqual(fourEyes);
+    expect(registry.approvalPolicy('refund', { order_id: 'o', amount: 5 })).toBeNull();
+    const configured = createToolRegistry([refund], { refund: { quorum: 3 } });
+    expect(configured.approvalPolicy('refund', { order_id: 'o', amount: 5 })).toEqual({
+      quorum: 3,
+    });
+    expect(createToolRegistry([refund]).approvalPolicy('refund', { amount: 1 })).toBeNull();
+  });
+
+  it('refuses an invalid static policy at start, naming the tool and the field', () => {
+    const error = refusal([{ ...refund, approvalPolicy: { quorum: 0 } }]);
+    expect(error.message).toContain('"refund": approvalPolicy quorum');
+    expect(() => createToolRegistry([refund], { refnud: { quorum: 2 } })).toThrow(
+      /"refnud": a policy names no tool/,
+    );
+  });
+
+  it('fails the call, not the server, when a policy function answers an invalid policy', () => {
+    const registry = createToolRegistry([{ ...refund, approvalPolicy: () => ({ quorum: -1 }) }]);
+    expect(() => registry.approvalPolicy('refund', { order_id: 'o', amount: 5 })).toThrow(
+      /approval policy for these args is invalid/,
+    );
+  });
+});

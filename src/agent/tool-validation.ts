@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { approvalPolicySchema } from '../../machines/session.policy.ts';
 import { AppError } from '../errors.ts';
 import type { ToolDefinition } from './tool.ts';
 
@@ -21,7 +22,10 @@ export class InvalidToolError extends AppError {
  * Checks what the types cannot promise a plain-JavaScript caller: every tool has a valid,
  * unique name, a zod object args schema that converts to JSON Schema, and a usable policy.
  */
-export function validateTools(tools: readonly unknown[]): asserts tools is ToolDefinition[] {
+export function validateTools(
+  tools: readonly unknown[],
+  policies: Readonly<Record<string, unknown>> = {},
+): asserts tools is ToolDefinition[] {
   const seen = new Set<string>();
   tools.forEach((value, index) => {
     const tool = (typeof value === 'object' && value !== null ? value : {}) as Partial<
@@ -42,9 +46,23 @@ export function validateTools(tools: readonly unknown[]): asserts tools is ToolD
     if (typeof tool.needsApproval !== 'boolean' && typeof tool.needsApproval !== 'function') {
       throw fail('needsApproval must be true, false or a function of the args');
     }
+    const policy = policyProblem(policies[tool.name] ?? tool.approvalPolicy);
+    if (policy) throw fail(`approvalPolicy ${policy}`);
     if (typeof tool.idempotent !== 'boolean') throw fail('idempotent must be true or false');
     if (typeof tool.run !== 'function') throw fail('run must be a function');
   });
+  for (const name of Object.keys(policies)) {
+    if (!seen.has(name)) throw new InvalidToolError(JSON.stringify(name), 'a policy names no tool');
+  }
+}
+
+/** What is wrong with a declared policy (a function is checked on each call), or null. */
+function policyProblem(policy: unknown): string | null {
+  if (policy === undefined || typeof policy === 'function') return null;
+  const parsed = approvalPolicySchema.safeParse(policy);
+  if (parsed.success) return null;
+  const issue = parsed.error.issues[0];
+  return `${issue?.path.join('.') || '(policy)'}: ${issue?.message ?? 'invalid'}`;
 }
 
 function argsSchemaProblem(args: unknown): string | null {

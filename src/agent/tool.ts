@@ -1,10 +1,17 @@
 import type { z } from 'zod';
+import type { ApprovalPolicyInput } from '../../machines/session.policy.ts';
 
 /**
  * Whether a call waits for a human: `false` never, `true` always, or a function of the
  * parsed args that returns the reason approval is needed, or null when it is not.
  */
 export type NeedsApproval<A> = boolean | ((args: A) => string | null);
+
+/**
+ * Who decides a call that needs approval, and how: one policy, or a function of the parsed
+ * args returning one (null: the default, one vote by the owner or an approver).
+ */
+export type ApprovalPolicyRule<A> = ApprovalPolicyInput | ((args: A) => ApprovalPolicyInput | null);
 
 /** What a tool's `run` gets besides its args. */
 export interface ToolContext {
@@ -25,6 +32,8 @@ export interface ToolDefinition<S extends ToolArgsSchema = ToolArgsSchema> {
   description: string;
   args: S;
   needsApproval: NeedsApproval<z.output<S>>;
+  /** Only read when the call needs approval. Absent: the default policy. */
+  approvalPolicy?: ApprovalPolicyRule<z.output<S>>;
   /** False when running twice does harm (a transfer): its outcome is recorded by call id. */
   idempotent: boolean;
   run(args: z.output<S>, context: ToolContext): Promise<unknown>;

@@ -17,10 +17,31 @@ export interface SessionCommands {
     requestId: string,
     editedArgs: Record<string, unknown>,
   ): Promise<OutboundOf<'edit_approved'>>;
+  /**
+   * A vote under an approval policy that counts votes: resolves with our own `approval_vote`
+   * (`votes_so_far` of `needed`) when the request still waits for more, or with the decision
+   * it made. `approve`, `reject` and `edit` resolve only once the request is decided.
+   */
+  vote(
+    decision: VoteDecision,
+  ): Promise<
+    | OutboundOf<'approval_vote'>
+    | OutboundOf<'approved'>
+    | OutboundOf<'edit_approved'>
+    | OutboundOf<'rejected'>
+  >;
   /** Resolves with the `cancelled` event. Default: the current execution. */
   cancel(executionId?: string): Promise<OutboundOf<'cancelled'>>;
   ping(): Promise<OutboundOf<'pong'>>;
 }
+
+/** A decision as `vote` sends it (the wire message, less its client `id`). */
+export type VoteDecision = Omit<
+  Extract<InboundMessage, { type: 'approve' | 'reject' | 'edit' }>,
+  'id'
+>;
+
+const DECISIONS: ReadonlySet<string> = new Set(['approved', 'edit_approved', 'rejected']);
 
 /** Sends a message and resolves with the first event for which `settles` is true. */
 export type CallSender = (
@@ -45,7 +66,12 @@ const RESTING: ReadonlySet<SessionState | null> = new Set([
  * `thinking` with its command that follows a resting state (several clients executing the
  * same command at once cannot be told apart: the loser gets `not_allowed_in_state` too).
  */
-export function createCommands(send: CallSender, newId: () => string): SessionCommands {
+export function createCommands(
+  send: CallSender,
+  newId: () => string,
+  /** Who we are (from `connected`): our own `approval_vote` answers our vote. */
+  me: () => string | null = () => null,
+): SessionCommands {
   const call = <E extends OutboundEvent>(...args: Parameters<CallSender>) =>
     send(...args) as Promise<E>;
   return {
@@ -83,6 +109,13 @@ export function createCommands(send: CallSender, newId: () => string): SessionCo
         'resend',
         (e) => e.type === 'edit_approved' && e.data.request_id === requestId,
       );
+    },
+    vote(decision) {
+      const requestId = decision.request_id;
+      return call({ ...decision, id: newId() } as InboundMessage, 'resend', (e) => {
+        if (!('request_id' in e.data) || e.data.request_id !== requestId) return false;
+        return DECISIONS.has(e.type) || (e.type === 'approval_vote' && e.data.decided_by === me());
+      });
     },
     cancel(executionId) {
       const id = newId();

@@ -10,7 +10,7 @@ export {
 export { SessionClientError, type ClientErrorCode } from './errors.ts';
 export { DEFAULT_RECONNECT, backoffDelay, type ReconnectOptions } from './backoff.ts';
 export type { EventHandler, EventHandlers } from './handlers.ts';
-export type { PlanInput, SessionCommands } from './commands.ts';
+export type { PlanInput, SessionCommands, VoteDecision } from './commands.ts';
 export {
   browserTransport,
   defaultTransport,
@@ -28,3 +28,4 @@ export type {
   OutboundType,
   PendingApproval,
 } from '../protocol/outbound.ts';
+export { listApprovals, type ApprovalListing, type ListApprovalsOptions } from './approvals.ts';

@@ -290,7 +290,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       return () => void statusListeners.delete(listener);
     },
 
-    ...createCommands(call, newId),
+    ...createCommands(call, newId, () => userId),
 
     waitFor<T extends OutboundType>(
       type: T,

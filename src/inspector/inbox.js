@@ -11,6 +11,45 @@ function countdown(expiresAt, now) {
   return left === 0 ? 'expired' : `expires in ${m}:${s}`;
 }
 
+const REFUSALS = {
+  already_voted: 'You have voted on this request; another approver must vote now.',
+  approver_not_allowed: 'Its approval policy does not let you decide it.',
+};
+
+/** The policy in force and the votes so far, as the server reports them for the caller. */
+function Ballot({ approval }) {
+  const policy = approval.policy;
+  if (
+    !policy ||
+    (policy.quorum === 1 &&
+      policy.rejections_needed === 1 &&
+      !policy.roles &&
+      !policy.users &&
+      !policy.exclude_requester &&
+      !policy.escalate)
+  ) {
+    return null;
+  }
+  const who = [...(policy.roles ?? []).map((r) => `role ${r}`), ...(policy.users ?? [])];
+  const votes = approval.votes ?? [];
+  return html`<div class="ballot" data-testid="ballot">
+    <p>
+      <strong data-testid="votes"
+        >${approval.votes_so_far ?? 0} of ${approval.needed ?? policy.quorum} approvals</strong
+      >
+      ${who.length > 0 && html` · ${who.join(' or ')}`}
+      ${policy.exclude_requester && html` · not the requester`}
+      ${policy.escalate && html` · escalates to ${policy.escalate.to} (${approval.escalations ?? 0} of ${policy.escalate.times})`}
+    </p>
+    ${
+      votes.length > 0 &&
+      html`<ul class="votes">
+        ${votes.map((v) => html`<li>${v.by}: ${v.vote}</li>`)}
+      </ul>`
+    }
+  </div>`;
+}
+
 function Approval({ approval, canDecide, tool, now, onDecided, onOpen }) {
   const [mode, setMode] = useState('view');
   const [reason, setReason] = useState('');
@@ -55,7 +94,13 @@ function Approval({ approval, canDecide, tool, now, onDecided, onOpen }) {
       </div>
       <pre class="args">${JSON.stringify(approval.args, null, 2)}</pre>
       <p class="reason">${approval.reason}</p>
-      ${!canDecide && html`<p class="muted">Only the session's owner or an approver may decide.</p>`}
+      <${Ballot} approval=${approval} />
+      ${
+        !canDecide &&
+        html`<p class="muted" data-testid="may-not-vote">
+          ${REFUSALS[approval.refusal] ?? "Only the session's owner or an approver may decide."}
+        </p>`
+      }
       ${
         canDecide &&
         mode === 'view' &&
@@ -126,8 +171,9 @@ export function Inbox({ me, owners, tools, refresh, onOpen }) {
     [tick, refresh],
   );
   const approver = me.roles.includes('approver');
-  // The server lists only approvals the caller may see; it refuses a decision anyway.
-  const canDecide = (a) => approver || (owners.get(a.session_id) ?? me.user_id) === me.user_id;
+  // The server says whether the caller may vote (the policy's rules); it refuses a vote anyway.
+  const canDecide = (a) =>
+    a.may_vote ?? (approver || (owners.get(a.session_id) ?? me.user_id) === me.user_id);
   return html`
     <section class="panel inbox" data-testid="inbox">
       <h2>

@@ -5,7 +5,8 @@ import { html } from './htm-preact.js';
 /** One line that says what the event was about, before its data is expanded. */
 function gist(event) {
   const d = event.data ?? {};
-  const by = d.decided_by ? ` by ${d.decided_by}` : '';
+  const deciders = Array.isArray(d.decided_by) ? d.decided_by.join(', ') : d.decided_by;
+  const by = deciders ? ` by ${deciders}` : '';
   switch (event.type) {
     case 'thinking':
       return d.command;
@@ -15,11 +16,15 @@ function gist(event) {
     case 'tool_result':
       return `${d.tool} → ${JSON.stringify(d.result)}`;
     case 'approved':
-      return `decided_by ${d.decided_by}`;
+      return `decided_by ${deciders}`;
     case 'rejected':
-      return `decided_by ${d.decided_by}: ${d.reason}`;
+      return `decided_by ${deciders}: ${d.reason}`;
     case 'edit_approved':
-      return `decided_by ${d.decided_by}: ${JSON.stringify(d.edited_args)}`;
+      return `decided_by ${deciders}: ${JSON.stringify(d.edited_args)}`;
+    case 'approval_vote':
+      return `${d.vote} by ${d.decided_by}: ${d.votes_so_far} of ${d.needed}${d.reset_votes ? ` (votes reset: ${JSON.stringify(d.edited_args)})` : ''}`;
+    case 'approval_escalated':
+      return `to ${d.to}, until ${d.expires_at}`;
     case 'cancelled':
       return `by ${d.cancelled_by}`;
     case 'complete':

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { emittedDataSchemas } from '../../machines/session.emitted.ts';
+import { emittedDataSchemas, policyDataSchema } from '../../machines/session.emitted.ts';
 import { sessionStates } from '../../machines/session.types.ts';
 
 export const pendingApprovalSchema = z.object({
@@ -12,6 +12,16 @@ export const pendingApprovalSchema = z.object({
   subagent_id: z.string().optional(),
   /** Set when this asks again for a call whose outcome was unknown after a crash: that call. */
   replaces: z.string().optional(),
+  /** The policy in force (absent: the default, one vote); after an escalation, the new one. */
+  policy: policyDataSchema.optional(),
+  /** The votes counted so far, in order (absent: none yet). */
+  votes: z
+    .array(z.object({ by: z.string(), vote: z.enum(['approve', 'reject', 'edit']) }))
+    .optional(),
+  /** How many times it has been escalated. */
+  escalations: z.number().int().optional(),
+  /** The args of `approval_required` when an edit put other ones (`args`) to the vote. */
+  original_args: z.record(z.string(), z.unknown()).optional(),
 });
 export type PendingApproval = z.infer<typeof pendingApprovalSchema>;
 
@@ -51,6 +61,8 @@ export const outboundEventSchema = z.discriminatedUnion('type', [
   eventSchema('tool_call'),
   eventSchema('tool_result'),
   eventSchema('approval_required'),
+  eventSchema('approval_vote'),
+  eventSchema('approval_escalated'),
   eventSchema('approved'),
   eventSchema('rejected'),
   eventSchema('edit_approved'),

@@ -4,3 +4,4 @@ export * from './session-runtime.ts';
 export type { SessionHost } from './session-host.ts';
 export type { EventListener } from './event-fanout.ts';
 export type { RuntimeObserver } from './runtime-observer.ts';
+export { ballotOf, withBallots, type BallotView } from './ballots.ts';

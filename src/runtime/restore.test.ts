@@ -91,4 +91,38 @@ describe('restore', () => {
     await after.waitFor('complete');
     expect(second.ledger.transfers()).toBe(1);
   });
+
+  // A crash after the deciding vote was committed, before its events and snapshot were: the
+  // snapshot holds the votes before it, the table lists every approver. The restore decides
+  // it as the table says, with the same approvers, and the transfer runs once.
+  it('re-applies a committed four-eyes decision the snapshot has not reached', async () => {
+    const store = createMemoryStore();
+    const first = start(store);
+    const session = await first.runtime.createSession('ann');
+    const watch = await watchSession(session);
+    const plan = [{ tool: 'transfer', args: { to: 'bob', amount: 20_000, currency: 'USD' } }];
+    await first.runtime.send(session.id, { type: 'execute', command: 'pay', plan }, 'ann');
+    const required = await watch.waitFor('approval_required');
+    const requestId = required.data.request_id;
+    const vote = { type: 'approve' as const, request_id: requestId };
+    await first.runtime.send(session.id, vote, 'bob', ['approver']);
+    await watch.waitFor('approval_vote');
+    await first.runtime.close();
+    // What the deciding vote commits first: the decision row, listing both approvers.
+    const decided = await store.decideApproval({
+      request_id: requestId,
+      status: 'approved',
+      decided_by: 'bob, cara',
+      decided_at: new Date().toISOString(),
+    });
+    expect(decided.ok).toBe(true);
+
+    const second = start(store);
+    const restored = await second.runtime.getSession(session.id);
+    const after = await watchSession(restored!, required.seq + 1);
+    const approved = await after.waitFor('approved');
+    expect(approved.data.decided_by).toEqual(['bob', 'cara']);
+    await after.waitFor('complete');
+    expect(second.ledger.transfers()).toBe(1);
+  });
 });

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { SessionEvent } from '../../machines/session.events.ts';
 import type { ApprovalRecord, Store } from '../store/store.ts';
+import type { Vote } from '../../machines/session.policy.ts';
+import { DECIDERS_SEPARATOR } from './decisions.ts';
 import { accepts, snapshotOf } from './session-events.ts';
 import type { SessionHost } from './session-host.ts';
 
@@ -53,7 +55,7 @@ export async function reconcileRestored(
       continue;
     }
     if (record.status === 'pending') continue;
-    const event = replayOf(record);
+    const event = replayOf(record, pending);
     const actor = event.type === 'cancel' ? host.root : host.actorForRequest(pending.request_id);
     if (actor && accepts(actor, event)) {
       logger.info(
@@ -65,23 +67,44 @@ export async function reconcileRestored(
   }
 }
 
-function replayOf(record: ApprovalRecord): SessionEvent {
-  const by = record.decided_by ?? 'system';
+/**
+ * The committed decision as the event that made it: its deciding vote, accepted then (so
+ * `replayed`). Where several votes decided, the table lists them all and the snapshot holds
+ * every one but the last: the last is what remains after those.
+ */
+function replayOf(
+  record: ApprovalRecord,
+  pending: { votes?: Vote[] | undefined; original_args?: unknown },
+): SessionEvent {
+  const votes = pending.votes ?? [];
+  const listed = record.decided_by ?? 'system';
+  const earlier = votes.map((vote) => vote.by).join(DECIDERS_SEPARATOR) + DECIDERS_SEPARATOR;
+  const by = votes.length > 0 && listed.startsWith(earlier) ? listed.slice(earlier.length) : listed;
   const request_id = record.request_id;
+  const replayed = true as const;
   switch (record.status) {
     case 'approved':
-      return { type: 'approve', request_id, by };
+      return { type: 'approve', request_id, by, replayed };
     case 'edited':
-      return { type: 'edit', request_id, edited_args: record.edited_args ?? record.args, by };
+      // An approval that reached the quorum on args an earlier vote's edit put up.
+      if (pending.original_args !== undefined) return { type: 'approve', request_id, by, replayed };
+      return {
+        type: 'edit',
+        request_id,
+        edited_args: record.edited_args ?? record.args,
+        by,
+        replayed,
+      };
     case 'rejected':
       return {
         type: 'reject',
         request_id,
         by,
+        replayed,
         ...(record.decision_reason ? { reason: record.decision_reason } : {}),
       };
     case 'expired':
-      return { type: 'approval.expired', request_id };
+      return { type: 'approval.expired', request_id, replayed };
     case 'cancelled':
     case 'pending':
       return { type: 'cancel', by };

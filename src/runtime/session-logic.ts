@@ -13,6 +13,7 @@ import type { Planner, PlannerStep } from '../agent/planner.ts';
 import type { ToolRegistry } from '../agent/tool-registry.ts';
 import type { Logger } from 'pino';
 import { isToolOutcomeUnknown } from '../../machines/session.types.ts';
+import { resolvePolicy } from '../../machines/session.policy.ts';
 import { AppError, isAppError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 import type { Clock } from './clock.ts';
@@ -30,8 +31,11 @@ export interface SessionLogicDeps {
    * session stored the call's start itself (see tool-runner.ts).
    */
   started: (sessionId: string, callId: string) => Promise<boolean>;
-  /** Commits an expiry decision; resolves true when it won (nobody decided first). */
-  expire(sessionId: string, requestId: string): Promise<boolean>;
+  /**
+   * Commits an expiry decision; resolves true when it won (nobody decided first). With
+   * `escalate`, nothing is committed: it is called in the session's turn instead.
+   */
+  expire(sessionId: string, requestId: string, escalate?: () => void): Promise<boolean>;
   /** Where streamed planner text goes (the session's sockets); nowhere when absent. */
   streams?: PlannerStreams;
   /** How deep `delegate` may nest subagents. */
@@ -59,11 +63,15 @@ export interface PlannerStreams {
 export function createSessionLogic(deps: SessionLogicDeps) {
   const approvalFor = (
     call: Omit<ApprovalRequest, 'request_id' | 'expires_at'>,
-  ): ApprovalRequest => ({
-    ...call,
-    request_id: newId('req'),
-    expires_at: new Date(deps.clock.now() + deps.approvalTtlMs).toISOString(),
-  });
+  ): ApprovalRequest => {
+    const declared = deps.registry.approvalPolicy(call.tool, call.args);
+    return {
+      ...call,
+      request_id: newId('req'),
+      expires_at: new Date(deps.clock.now() + deps.approvalTtlMs).toISOString(),
+      ...(declared ? { policy: resolvePolicy(declared, deps.approvalTtlMs) } : {}),
+    };
+  };
 
   /** What reaches the stored `error` event: AppError messages; anything else is logged only. */
   const safe = async <T>(
@@ -121,14 +129,18 @@ export function createSessionLogic(deps: SessionLogicDeps) {
   );
 
   // Armed from the absolute deadline, so a restored session re-arms it with the time left.
+  // An expiry that escalates commits nothing: the chart hands the request on, in the session's turn.
   const approvalTimer = fromCallback<
-    { type: 'approval.expired'; request_id: string },
+    { type: 'approval.expired'; request_id: string; at?: number },
     ApprovalTimerInput
   >(({ input, sendBack }) => {
+    const expired = () =>
+      sendBack({ type: 'approval.expired', request_id: input.request_id, at: deps.clock.now() });
     const handle = deps.clock.setTimeout(
       () => {
-        void deps.expire(input.session_id, input.request_id).then((won) => {
-          if (won) sendBack({ type: 'approval.expired', request_id: input.request_id });
+        const escalate = input.escalates ? expired : undefined;
+        void deps.expire(input.session_id, input.request_id, escalate).then((won) => {
+          if (won) expired();
         });
       },
       Date.parse(input.expires_at) - deps.clock.now(),

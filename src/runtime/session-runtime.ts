@@ -9,7 +9,7 @@ import type { Planner } from '../agent/planner.ts';
 import { describeTool, type ToolDescription } from '../agent/tool-catalog.ts';
 import type { ToolRegistry } from '../agent/tool-registry.ts';
 import { accepts } from './session-events.ts';
-import { AppError, isAppError } from '../errors.ts';
+import { AppError } from '../errors.ts';
 import { storeUnavailable } from '../store/store-error.ts';
 import type { Command } from '../protocol/inbound.ts';
 import type {
@@ -25,7 +25,7 @@ import type {
 import { sessionMachine } from '../../machines/session.machine.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { describeStatechart, type Statechart } from './statechart-graph.ts';
-import { decide, notAllowed, type DecisionCommand } from './decisions.ts';
+import { decide, failedWrite, notAllowed, type DecisionCommand } from './decisions.ts';
 import { newId } from './ids.ts';
 import { joinSnapshot, partsNamed } from './snapshot-parts.ts';
 import { reconcileRestored } from './restore.ts';
@@ -49,8 +49,11 @@ export interface SessionRuntime {
   createSession(owner: string): Promise<SessionHost>;
   /** The live session, restored from its snapshot when it is not in memory; undefined if none. */
   getSession(id: string): Promise<SessionHost | undefined>;
-  /** Sends a validated command as `by`. Throws an AppError the caller answers with. */
-  send(sessionId: string, command: Command, by: string): Promise<void>;
+  /**
+   * Sends a validated command as `by` (with the roles of its token, which approval policies
+   * read). Throws an AppError the caller answers with.
+   */
+  send(sessionId: string, command: Command, by: string, roles?: readonly string[]): Promise<void>;
   getApproval(requestId: string): Promise<ApprovalRecord | undefined>;
   /** The owner of a session, without loading its actor. */
   getSessionOwner(id: string): Promise<string | undefined>;
@@ -87,16 +90,6 @@ export interface SessionRuntime {
 
 const ENDED = new Set(['complete', 'cancelled', 'failed']);
 
-/** What the sender of a command hears when its events could not be stored. */
-function failedWrite(cause: unknown): AppError {
-  if (isAppError(cause)) return cause;
-  return new AppError(
-    'store_write_failed',
-    'the session could not be stored; it was restored',
-    503,
-  );
-}
-
 export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
   const { store, logger } = deps;
   const clock = deps.clock ?? systemClock;
@@ -124,10 +117,14 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       if (host?.isBroken()) throw new Error(`session ${sessionId} could not be stored`);
       return host?.startedHere(callId) ?? false;
     },
-    expire: async (sessionId, requestId) => {
+    expire: async (sessionId, requestId, escalate) => {
       const host = hosts.get(sessionId);
       if (!host) return false;
       return host.serial(async () => {
+        if (escalate) {
+          escalate();
+          return false;
+        }
         const result = await store.decideApproval({
           request_id: requestId,
           status: 'expired',
@@ -249,13 +246,16 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       return host(record);
     },
     getSession: (id) => getSession(id),
-    async send(sessionId, command, by) {
+    async send(sessionId, command, by, roles = []) {
       // Refused before it changes anything: a transition now could not be stored.
       if (!store.isAvailable()) throw storeUnavailable('the last query could not reach it');
       const session = await getSession(sessionId);
       if (!session) throw new AppError('session_not_found', `no session ${sessionId}`, 404);
       if (command.type === 'approve' || command.type === 'reject' || command.type === 'edit') {
-        return decide({ session, store, registry: deps.registry, clock }, command, by);
+        return decide({ session, store, registry: deps.registry, clock }, command, {
+          user_id: by,
+          roles,
+        });
       }
       const { stored } = await session.serial(async () => {
         await session.flush();

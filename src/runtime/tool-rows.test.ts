@@ -34,8 +34,11 @@ describe("a non-idempotent call's rows", () => {
       { tool: 'transfer', args: { to: 'bob', amount: 9_000_000, currency: 'USD' } },
     ];
     await runtime.send(session.id, { type: 'execute', command: 'pay', plan }, 'dev');
+    // Above 10,000: two approvers other than the requester (the demo's four-eyes policy).
     const request = await watch.waitFor('approval_required');
-    await runtime.send(session.id, { type: 'approve', request_id: request.data.request_id }, 'dev');
+    const approve = { type: 'approve' as const, request_id: request.data.request_id };
+    await runtime.send(session.id, approve, 'bob', ['approver']);
+    await runtime.send(session.id, approve, 'cara', ['approver']);
     const failed = await watch.waitFor('error');
     await session.flush();
     const calls = watch.events.filter((e) => e.type === 'tool_call');

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { canAccess, type Authenticator, type Principal } from '../auth/index.ts';
 import { AppError } from '../errors.ts';
 import { decodeValue } from '../protocol/codec.ts';
-import type { SessionHost, SessionRuntime } from '../runtime/index.ts';
+import { withBallots, type SessionHost, type SessionRuntime } from '../runtime/index.ts';
 import type { ApprovalRecord } from '../store/store.ts';
 import { bearerToken, jsonAnswer, parseJsonBody, type RequestInfo } from './http.ts';
 import { parseQuery } from './query.ts';
@@ -88,7 +88,10 @@ export function restRoutes(deps: RestDeps): Route[] {
         const principal = await who(request);
         const query = parseQuery(approvalsQuery, request.query);
         const all = await runtime.listApprovals(query.status ? { status: query.status } : {});
-        return jsonAnswer(200, { approvals: await filterVisible(all, principal) });
+        const visible = await filterVisible(all, principal);
+        // Pending ones with their votes so far and whether the caller may vote, from the session.
+        const approvals = await withBallots(visible, (id) => runtime.getSession(id), principal);
+        return jsonAnswer(200, { approvals });
       },
     },
     ...DECISIONS.map((decision): Route => ({
@@ -108,8 +111,12 @@ export function restRoutes(deps: RestDeps): Route[] {
         const owner = approval && (await runtime.getSessionOwner(approval.session_id));
         if (!approval || owner === undefined || !canAccess(principal, owner))
           throw new AppError('approval_not_found', `no approval request ${requestId}`, 404);
-        await runtime.send(approval.session_id, command, principal.user_id);
-        return jsonAnswer(200, await runtime.getApproval(requestId));
+        await runtime.send(approval.session_id, command, principal.user_id, principal.roles);
+        const after = await runtime.getApproval(requestId);
+        const [answer] = after
+          ? await withBallots([after], (id) => runtime.getSession(id), principal)
+          : [];
+        return jsonAnswer(200, answer);
       },
     })),
     {

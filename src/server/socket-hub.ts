@@ -151,7 +151,8 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
           id: command.id,
         });
       }
-      runtime.send(state.session.id, command, state.principal.user_id).catch((error: unknown) => {
+      const { user_id, roles } = state.principal;
+      runtime.send(state.session.id, command, user_id, roles).catch((error: unknown) => {
         // The socket may have closed meanwhile: the adapter ignores sends to a closed socket.
         replyError(conn, error, {
           id: command.id,

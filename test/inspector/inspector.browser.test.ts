@@ -257,4 +257,50 @@ describe.skipIf(!hasChromium()).each(testTargets())('inspector in Chromium on $n
     await socket.close();
     await page.context().close();
   });
+
+  it('four eyes in the inbox: the votes so far, who may vote, and every approver in the timeline', async () => {
+    const { sessionId, socket, requestId } = await waitingSession({
+      command: 'transfer 20000 USD to carol',
+    });
+    const selector = `[data-testid="approval"][data-request-id="${requestId}"]`;
+    // alice asked for it: she sees the request and why she may not decide it.
+    const own = await signedIn(alice);
+    const mine = own.page.locator(selector);
+    await mine.waitFor(WAIT);
+    expect(await mine.getByTestId('votes').textContent()).toBe('0 of 2 approvals');
+    expect(await mine.getByTestId('may-not-vote').textContent()).toContain(
+      'approval policy does not let you decide',
+    );
+    expect(await mine.getByRole('button', { name: 'Approve' }).count()).toBe(0);
+    await own.page.context().close();
+
+    const bob = await signedIn(await signToken('bob', { roles: ['approver'] }));
+    const first = bob.page.locator(selector);
+    await first.getByRole('button', { name: 'Approve' }).click(WAIT);
+    await first.getByTestId('may-not-vote').waitFor(WAIT);
+    expect(await first.getByTestId('votes').textContent()).toBe('1 of 2 approvals');
+    expect(await first.getByTestId('may-not-vote').textContent()).toContain('You have voted');
+    await screenshot(bob.page, `${target.name}-four-eyes-one-vote`);
+    await bob.page.context().close();
+
+    const cara = await signedIn(await signToken('cara', { roles: ['approver'] }));
+    const second = cara.page.locator(selector);
+    expect(await second.getByTestId('votes').textContent({ timeout: 15_000 })).toBe(
+      '1 of 2 approvals',
+    );
+    await second.getByRole('button', { name: 'Approve' }).click(WAIT);
+    await second.waitFor({ state: 'detached', ...WAIT });
+    await cara.page.locator(`[data-testid="session-row"][data-session-id="${sessionId}"]`).click();
+    const approved = cara.page.locator('[data-testid="timeline-row"][data-type="approved"]');
+    await approved.waitFor(WAIT);
+    expect(await approved.textContent()).toContain('decided_by bob, cara');
+    const votes = cara.page.locator('[data-testid="timeline-row"][data-type="approval_vote"]');
+    expect(await votes.count()).toBe(2);
+    expect(await votes.first().textContent()).toContain('approve by bob: 1 of 2');
+    await screenshot(cara.page, `${target.name}-four-eyes-approved`);
+    expectCleanPage(cara, h.app);
+    await socket.waitFor('complete');
+    await socket.close();
+    await cara.page.context().close();
+  });
 });

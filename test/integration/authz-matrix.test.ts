@@ -124,6 +124,35 @@ const listing = (query: string): Row => ({
     }),
 });
 
+/** A vote on a four-eyes request: the owner asked for it; an approver's vote counts, once. */
+const fourEyesVote = (over: 'REST' | 'WS'): Row => ({
+  route: over === 'REST' ? 'POST /api/v1/approvals/:id/approve' : 'WS approve',
+  variant: 'a four-eyes request (two approvers, not the requester)',
+  scene: 'four_eyes',
+  cells: {
+    owner: refused(
+      over === 'REST'
+        ? { status: 403, code: 'approver_not_allowed' }
+        : { code: 'approver_not_allowed' },
+    ),
+    other: hidden(over === 'REST' ? 'approval_not_found' : 'session_not_found', 404),
+    approver: allowed(
+      over === 'REST'
+        ? { status: 200, decided: 'pending', by: null }
+        : { event: 'approval_vote', by: 'carol', owner_saw: 'approval_vote' },
+    ),
+  },
+  call: (p) =>
+    over === 'REST'
+      ? rest(p, 'POST', `/api/v1/approvals/${p.ids.request}/approve`, {
+          pick: (b: { status: string; decided_by: string | null }) => ({
+            decided: b.status,
+            by: b.decided_by,
+          }),
+        })
+      : socketCommand(p, { type: 'approve', request_id: p.ids.request }),
+});
+
 const ROWS: Row[] = [
   {
     route: 'POST /api/v1/sessions',
@@ -308,6 +337,8 @@ const ROWS: Row[] = [
   socketDecision('approve'),
   socketDecision('reject'),
   socketDecision('edit'),
+  fourEyesVote('REST'),
+  fourEyesVote('WS'),
   {
     route: 'WS cancel',
     scene: 'pending',

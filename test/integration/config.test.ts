@@ -75,8 +75,24 @@ describe('configuration', () => {
     ['OPENAI_TIMEOUT_MS', { OPENAI_TIMEOUT_MS: 'soon' }],
     ['OPENAI_MAX_RETRIES', { OPENAI_MAX_RETRIES: '-1' }],
     ['OPENAI_MAX_STEPS', { OPENAI_MAX_STEPS: '0' }],
+    ['APPROVAL_POLICIES', { APPROVAL_POLICIES: '{transfer: 2}' }],
+    ['APPROVAL_POLICIES', { APPROVAL_POLICIES: '{"transfer":{"quorum":0}}' }],
+    ['APPROVAL_POLICIES', { APPROVAL_POLICIES: '{"transfer":{"quorom":2}}' }],
   ])('refuses a bad %s with a message naming it', (name, env) => {
     expect(refusal(env)).toContain(name);
+  });
+
+  it('reads APPROVAL_POLICIES as policies by tool name', () => {
+    const policies = '{"transfer":{"quorum":2,"roles":["approver"],"exclude_requester":true}}';
+    expect(loadConfig({ APPROVAL_POLICIES: policies }).approvalPolicies).toEqual({
+      transfer: {
+        quorum: 2,
+        rejections_needed: 1,
+        roles: ['approver'],
+        exclude_requester: true,
+      },
+    });
+    expect(loadConfig({}).approvalPolicies).toBeUndefined();
   });
 
   it('uses the built-in planner by default, and reads the OpenAI settings for PLANNER=openai', () => {

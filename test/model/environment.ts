@@ -6,7 +6,9 @@ import {
   type SessionContext,
   type ToolCall,
 } from '../../machines/session.machine.ts';
+import { resolvePolicy, voteRefusal } from '../../machines/session.policy.ts';
 import {
+  MODEL_APPROVAL_TTL_MS,
   RERUN_SUFFIX,
   SCENARIOS,
   editedArgs,
@@ -23,6 +25,17 @@ import {
  */
 
 export const MODEL_USER = 'model';
+
+/**
+ * The users who vote when a policy names roles (MODEL_USER, the requester, holds none): two
+ * approvers, and two finance leads for a request escalated to them.
+ */
+export const MODEL_VOTERS: readonly { user_id: string; roles: string[] }[] = [
+  { user_id: 'model-approver-1', roles: ['approver'] },
+  { user_id: 'model-approver-2', roles: ['approver'] },
+  { user_id: 'model-finance-1', roles: ['approver', 'finance_lead'] },
+  { user_id: 'model-finance-2', roles: ['approver', 'finance_lead'] },
+];
 
 /** Internal events (invoked actors' done and error) are not in the machine's event union. */
 const internal = (event: { type: string } & Record<string, unknown>) =>
@@ -65,8 +78,23 @@ export function plannerCall(scenario: Scenario): PlannerOutput {
   return {
     kind: 'call',
     call,
-    approval: scenario.approval ? approvalFor(call, 'over the approval limit') : null,
+    approval: scenario.approval
+      ? {
+          ...approvalFor(call, 'over the approval limit'),
+          ...(scenario.policy
+            ? { policy: resolvePolicy(scenario.policy, MODEL_APPROVAL_TTL_MS) }
+            : {}),
+        }
+      : null,
   };
+}
+
+/** Who votes next on a pending request: the requester under the default policy, else the first voter it admits. */
+function nextVoter(context: SessionContext): { by: string; roles?: string[] } | null {
+  const pending = context.pending;
+  if (!pending?.policy) return { by: MODEL_USER };
+  const voter = MODEL_VOTERS.find((v) => voteRefusal(pending, context.executed_by, v) === null);
+  return voter ? { by: voter.user_id, roles: voter.roles } : null;
 }
 
 function approvalFor(call: ToolCall, reason: string) {
@@ -111,6 +139,30 @@ function toolEvents(call: ToolCall): SessionEvent[] {
 }
 
 /**
+ * Under a policy, the votes that take its transitions and few more: every vote, expiry and
+ * cancel on a fresh request; then what decides it or counts once more (a second approval, or
+ * a second reject where two are needed), and an expiry that escalates the request with a
+ * vote in it. Another vote of a kind already counted would take no new transition.
+ */
+function policyEvents(
+  pending: NonNullable<SessionContext['pending']>,
+  e: Record<'approve' | 'edit' | 'reject' | 'expired', SessionEvent>,
+  cancel: SessionEvent[],
+): SessionEvent[] {
+  const votes = pending.votes ?? [];
+  const escalated = (pending.escalations ?? 0) > 0;
+  const last = votes.at(-1)?.vote;
+  if (!last) {
+    if (escalated) return [e.expired];
+    // Where two rejects are needed, a reject is what the scenario is there for.
+    if ((pending.policy?.rejections_needed ?? 1) > 1) return [e.reject];
+    return [e.approve, e.edit, e.reject, e.expired, ...cancel];
+  }
+  if (last === 'reject') return [e.reject];
+  return last === 'approve' && !escalated ? [e.approve, e.expired] : [e.approve];
+}
+
+/**
  * The environment of a session (depth 0) or of a subagent (depth > 0, started by `execute`).
  * `subagent` says what the subagent of a delegate call can do; the model paths work it out
  * from the same machine one level down.
@@ -139,13 +191,24 @@ export function createEnvironment(options: {
       if (matches('thinking')) return [...plannerEvents(context), ...cancel];
       if (matches('awaiting_approval') && context.pending) {
         const { request_id, args } = context.pending;
-        return [
-          { type: 'approve', request_id, by: MODEL_USER },
-          { type: 'edit', request_id, edited_args: editedArgs(args), by: MODEL_USER },
-          { type: 'reject', request_id, reason: 'the model says no', by: MODEL_USER },
-          { type: 'approval.expired', request_id },
-          ...cancel,
-        ];
+        const voter = nextVoter(context) ?? { by: MODEL_USER };
+        const approve: SessionEvent = { type: 'approve', request_id, ...voter };
+        const edit: SessionEvent = {
+          type: 'edit',
+          request_id,
+          edited_args: editedArgs(args),
+          ...voter,
+        };
+        const reject: SessionEvent = {
+          type: 'reject',
+          request_id,
+          reason: 'the model says no',
+          ...voter,
+        };
+        const expired: SessionEvent = { type: 'approval.expired', request_id };
+        if (context.pending.policy)
+          return policyEvents(context.pending, { approve, edit, reject, expired }, cancel);
+        return [approve, edit, reject, expired, ...cancel];
       }
       if (matches({ executing: 'tool' }) && call) {
         return [...toolEvents(call), ...(outcomeOf(call.call_id) === 'waits' ? cancel : [])];

@@ -68,11 +68,15 @@ const isRest = (s: Snapshot) =>
  */
 function abstractKey(s: Snapshot): string {
   const holdsCall = s.matches('awaiting_approval') || s.matches('executing');
-  const { depth, history, current_call } = s.context;
+  const { depth, history, current_call, pending } = s.context;
   return JSON.stringify([
     s.value,
     holdsCall ? (current_call?.call_id ?? null) : null,
     depth > 0 ? history.map((entry) => entry.kind).join(',') : null,
+    // Under a policy, what the next vote or expiry does depends on the votes and escalations.
+    pending?.policy
+      ? [pending.votes?.map((v) => `${v.by}:${v.vote}`).join(',') ?? '', pending.escalations ?? 0]
+      : null,
   ]);
 }
 

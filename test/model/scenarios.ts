@@ -1,4 +1,9 @@
 import type { PlanStep } from '../../machines/session.events.ts';
+import type { ApprovalPolicyInput } from '../../machines/session.policy.ts';
+import { FOUR_EYES_POLICY, TRANSFER_FOUR_EYES_LIMIT } from '../../src/agent/builtin-tools.ts';
+
+/** The server's approval TTL in the model tests: an escalation's new deadline is as far off. */
+export const MODEL_APPROVAL_TTL_MS = 60_000;
 
 /**
  * The tool calls the model's planner may choose, each a concrete step of a built-in plan with
@@ -11,6 +16,8 @@ export interface Scenario {
   step: PlanStep;
   /** The registry's approval policy asks a human first. */
   approval: boolean;
+  /** Who decides, and how many (the built-in transfer's four-eyes policy above 10,000). */
+  policy?: ApprovalPolicyInput;
   /**
    * How the call ends when it runs: `done`, `error` (the tool throws), `unknown` (a crash left
    * its outcome unknown), `waits` (until cancelled), or `subagent` (a delegate call).
@@ -60,6 +67,25 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   { name: 'transfer', step: transfer, approval: true, outcome: 'done' },
   {
+    // Two approvers, not the requester; on expiry once to a finance lead.
+    name: 'transfer_four_eyes',
+    step: {
+      tool: 'transfer',
+      args: { to: 'alice', amount: TRANSFER_FOUR_EYES_LIMIT * 2, currency: 'USD' },
+    },
+    approval: true,
+    policy: FOUR_EYES_POLICY,
+    outcome: 'done',
+  },
+  {
+    // Configured for the model's server (approvalPolicies): it takes two rejects to reject.
+    name: 'transfer_two_rejections',
+    step: { tool: 'transfer', args: { to: 'alice', amount: 15_000, currency: 'USD' } },
+    approval: true,
+    policy: { ...FOUR_EYES_POLICY, rejections_needed: 2 },
+    outcome: 'done',
+  },
+  {
     // Approved, then refused by the ledger: a tool error after an approval.
     name: 'transfer_to_self',
     step: { tool: 'transfer', args: { to: 'operating', amount: 250, currency: 'USD' } },
@@ -105,6 +131,14 @@ export const SCENARIOS: readonly Scenario[] = [
     nested: true,
   })),
 ];
+
+/** The policies of the model's transfers by amount, as the model's server is configured. */
+export function modelTransferPolicy(args: Record<string, unknown>): ApprovalPolicyInput | null {
+  const scenario = SCENARIOS.find(
+    (s) => s.step.tool === 'transfer' && s.step.args['amount'] === args['amount'],
+  );
+  return scenario?.policy ?? null;
+}
 
 /** The call id the model gives the call a human approves after a crash: it runs normally. */
 export const RERUN_SUFFIX = ':rerun';

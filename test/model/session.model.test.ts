@@ -10,6 +10,7 @@ import { coverageGaps, createCoverage, formatCoverage, type Coverage } from './c
 import { createCrashStore } from './crash-store.ts';
 import { generateModelPaths, type ModelStep } from './model-paths.ts';
 import { createModelPlanner } from './planner-double.ts';
+import { MODEL_APPROVAL_TTL_MS, modelTransferPolicy } from './scenarios.ts';
 import { runPathOverWire } from './wire-driver.ts';
 
 /**
@@ -18,7 +19,7 @@ import { runPathOverWire } from './wire-driver.ts';
  * unless every state and transition of the machine was driven and checked.
  */
 
-const APPROVAL_TTL_MS = 60_000;
+const APPROVAL_TTL_MS = MODEL_APPROVAL_TTL_MS;
 const paths = generateModelPaths();
 const transitionKeys = machineTransitions(sessionMachine).map((t) => t.key);
 
@@ -98,6 +99,7 @@ describe.each(testTargets())(
         clock,
         planner: createModelPlanner(),
         env: { APPROVAL_TTL_MS: String(APPROVAL_TTL_MS) },
+        approvalPolicies: { transfer: modelTransferPolicy },
       });
       token = await signToken('model-user');
       started = Date.now();

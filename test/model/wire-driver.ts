@@ -3,10 +3,11 @@ import type { PlanStep } from '../../machines/session.events.ts';
 import type { SessionState } from '../../machines/session.types.ts';
 import type { App } from '../support/test-app.ts';
 import type { ManualClock } from '../support/manual-clock.ts';
-import { createSession, http } from '../support/test-app.ts';
+import { createSession, http, signToken } from '../support/test-app.ts';
 import { connect, type TestSocket, type WireEvent } from '../support/ws-client.ts';
 import type { Coverage } from './coverage.ts';
 import type { ModelPath, ModelStep } from './model-paths.ts';
+import { MODEL_USER } from './environment.ts';
 import { PLANNER_FAILS, PLANNER_WAITS } from './planner-double.ts';
 import { editedArgs, scenarioNamed } from './scenarios.ts';
 
@@ -118,7 +119,21 @@ async function drive(
     ).toEqual({ state: states[0], pending: waiting });
   }
 
-  function act(item: Item): void {
+  /**
+   * A vote by a user other than the requester (the model's approvers and finance leads) goes
+   * over REST with that user's token and roles; the session's socket sees what it causes.
+   */
+  async function voteOverRest(item: Item, body: Record<string, unknown>): Promise<void> {
+    const event = item.step.event as { type: string; by: string; roles?: string[] };
+    const pending = approvals[item.step.depth];
+    if (!pending) throw new Error(`no approval to decide at ${where(item)}`);
+    const token = await signToken(event.by, { roles: event.roles ?? [] });
+    const path = `/api/v1/approvals/${pending.request_id}/${event.type}`;
+    const answer = await http(deps.app, 'POST', path, { token, body });
+    expect(answer.status, `${where(item)}: ${JSON.stringify(answer.body)}`).toBe(200);
+  }
+
+  async function act(item: Item): Promise<void> {
     const { step } = item;
     const type = step.event.type;
     if (type === 'execute') {
@@ -133,6 +148,15 @@ async function drive(
       const pending = approvals[step.depth];
       if (!pending) throw new Error(`no approval to decide at ${where(item)}`);
       const { request_id } = pending;
+      if ('by' in step.event && step.event.by !== MODEL_USER) {
+        const body =
+          type === 'reject'
+            ? { reason: 'the model says no' }
+            : type === 'edit'
+              ? { edited_args: editedArgs(pending.args) }
+              : {};
+        return voteOverRest(item, body);
+      }
       if (type === 'approve') socket.send({ type, request_id });
       if (type === 'reject') socket.send({ type, request_id, reason: 'the model says no' });
       if (type === 'edit') socket.send({ type, request_id, edited_args: editedArgs(pending.args) });
@@ -172,7 +196,7 @@ async function drive(
     const { step } = item;
     if (isAction(step)) {
       await checkAtRest(item);
-      act(item);
+      await act(item);
     }
     for (const type of step.emitted) {
       const event = await expectEvent(item, type);

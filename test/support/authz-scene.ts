@@ -28,9 +28,10 @@ export interface OwnedSession {
 
 /**
  * `idle`: nothing ran yet; `pending`: a transfer waits for approval; `decided`: that transfer
- * was rejected by the owner and the execution completed.
+ * was rejected by the owner and the execution completed; `four_eyes`: a transfer above 10,000
+ * waits for two approvers, neither of them the owner who asked for it.
  */
-export type SessionStage = 'idle' | 'pending' | 'decided';
+export type SessionStage = 'idle' | 'pending' | 'decided' | 'four_eyes';
 
 export async function openOwnedSession(
   app: App,
@@ -43,7 +44,8 @@ export async function openOwnedSession(
   await socket.waitFor('connected');
   const session: OwnedSession = { owner, token, id, socket };
   if (stage === 'idle') return session;
-  socket.send({ type: 'execute', command: 'transfer 150 USD to bob' });
+  const amount = stage === 'four_eyes' ? 20_000 : 150;
+  socket.send({ type: 'execute', command: `transfer ${amount} USD to bob` });
   const required = await socket.waitFor('approval_required');
   session.requestId = String(required.data.request_id);
   session.executionId = String(required.execution_id);
