@@ -32,6 +32,7 @@ const configSchema = z
       .int()
       .min(1_000)
       .default(15 * 60_000),
+    PASSIVATE_AFTER_MS: z.coerce.number().int().min(0).default(60_000),
     MAX_CONNECTIONS: z.coerce.number().int().min(1).default(100_000),
     TRANSPORT: z.enum(['auto', 'uws', 'portable']).default('auto'),
     MAX_SOCKETS_PER_USER: z.coerce.number().int().min(1).default(100),
@@ -84,6 +85,7 @@ const configSchema = z
       metricsToken: env.METRICS_TOKEN,
       logLevel: env.LOG_LEVEL,
       approvalTtlMs: env.APPROVAL_TTL_MS,
+      passivateAfterMs: env.PASSIVATE_AFTER_MS,
       maxConnections: env.MAX_CONNECTIONS,
       transport: env.TRANSPORT,
       maxSocketsPerUser: env.MAX_SOCKETS_PER_USER,

@@ -11,6 +11,7 @@ import { createEventFanout, type EventListener, type ReplayPace } from './event-
 import { createMessageStream, type DeltaFrame } from './message-stream.ts';
 import type { RuntimeObserver } from './runtime-observer.ts';
 import { ledgerOf, splitSnapshot } from './snapshot-parts.ts';
+import { SessionRetired } from './passivation.ts';
 
 export interface SessionHostDeps {
   store: Store;
@@ -55,8 +56,20 @@ export interface SessionHost {
     onLive?: () => void,
     pace?: ReplayPace,
   ): Promise<() => void>;
-  /** Runs fn after every earlier command of this session: decisions never interleave. */
+  /**
+   * Runs fn after every earlier command of this session: decisions never interleave. Once the
+   * host is retired, fn does not run: the call rejects with SessionRetired.
+   */
   serial<T>(fn: () => Promise<T>): Promise<T>;
+  /** Keeps the session in memory (a socket on it) until the returned release is called. */
+  hold(): () => void;
+  holders(): number;
+  /** When it was last used (looked up, released) or moved (a transition), clock ms. */
+  activeAt(): number;
+  touch(): void;
+  /** Passivation, from inside `serial`: stored to the last event, stopped, refusing more. */
+  retire(): Promise<void>;
+  isRetired(): boolean;
   /** Resolves when every event and write so far is durable. */
   flush(): Promise<void>;
   /**
@@ -83,6 +96,9 @@ export function startSessionHost(
   let queue: Promise<unknown> = Promise.resolve();
   let executionStartedAt: string | null = null;
   let broken = false;
+  let retired = false;
+  let holds = 0;
+  let activeAt = clock.now();
   let failure: unknown;
   /** Events of the transition in progress, written with the snapshot and rows they imply. */
   let pending: OutboundEvent[] = [];
@@ -198,6 +214,7 @@ export function startSessionHost(
    * therefore never leave the stored snapshot ahead of the log, nor the log ahead of it.
    */
   function commit(): void {
+    activeAt = clock.now();
     const events = pending;
     const made = { approvals, executions };
     pending = [];
@@ -290,7 +307,10 @@ export function startSessionHost(
     subscribe: (afterSeq, listener, onLive, pace) =>
       fanout.subscribe(afterSeq, listener, onLive, pace),
     serial<T>(fn: () => Promise<T>): Promise<T> {
-      const run = queue.then(fn);
+      const run = queue.then(() => {
+        if (retired) throw new SessionRetired(session.id);
+        return fn();
+      });
       queue = run.catch(() => undefined);
       return run;
     },
@@ -306,6 +326,27 @@ export function startSessionHost(
       if (pending.length > 0) commit();
       await writes;
     },
+    hold() {
+      holds += 1;
+      activeAt = clock.now();
+      let held = true;
+      return () => {
+        if (!held) return;
+        held = false;
+        holds -= 1;
+        activeAt = clock.now();
+      };
+    },
+    holders: () => holds,
+    activeAt: () => activeAt,
+    touch() {
+      activeAt = clock.now();
+    },
+    async retire() {
+      retired = true;
+      await this.stop();
+    },
+    isRetired: () => retired,
     async stop() {
       await this.flush();
       root.stop();
