@@ -27,6 +27,16 @@ async function untilPassivated(app: App, sessionId: string): Promise<void> {
   });
 }
 
+/** A session of alice's awaiting approval of a transfer, its socket closed, then passivated. */
+async function passivatedTransfer(app: App) {
+  const { socket, sessionId, token } = await openUserSession(app, 'alice');
+  const transfers = app.ledger.transfers();
+  const required = await requestTransfer(socket);
+  await socket.close();
+  await untilPassivated(app, sessionId);
+  return { sessionId, token, required, transfers };
+}
+
 /** Waits for the stored session (read from the store, which does not load it) to be in `state`. */
 async function untilStored(app: App, sessionId: string, state: string): Promise<void> {
   await vi.waitFor(async () => expect((await app.store.getSession(sessionId))?.state).toBe(state), {
@@ -47,11 +57,7 @@ describe.each(testTargets())('passivation on $name', ({ backend, transport }) =>
   );
 
   it('approves a session passivated while awaiting approval over a new socket: one transfer', async () => {
-    const { socket, sessionId, token } = await openUserSession(h.app, 'alice');
-    const transfers = h.app.ledger.transfers();
-    const required = await requestTransfer(socket);
-    await socket.close();
-    await untilPassivated(h.app, sessionId);
+    const { sessionId, token, required, transfers } = await passivatedTransfer(h.app);
 
     const again = await connect(h.app, { session_id: sessionId, token, last_seq: required.seq });
     const connected = await again.waitFor('connected');
@@ -78,11 +84,7 @@ describe.each(testTargets())('passivation on $name', ({ backend, transport }) =>
   });
 
   it('expires an approval while its session is passivated, then replays it from last_seq', async () => {
-    const { socket, sessionId, token } = await openUserSession(h.app, 'alice');
-    const transfers = h.app.ledger.transfers();
-    const required = await requestTransfer(socket);
-    await socket.close();
-    await untilPassivated(h.app, sessionId);
+    const { sessionId, token, required, transfers } = await passivatedTransfer(h.app);
 
     const requestId = String(required.data.request_id);
     await vi.waitFor(
