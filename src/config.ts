@@ -49,6 +49,7 @@ const configSchema = z
       .default(15 * 60_000),
     /** Approval policies by tool name, as JSON, in place of the tools' own (the built-in ones). */
     APPROVAL_POLICIES: optionalString.pipe(approvalPoliciesJson),
+    PASSIVATE_AFTER_MS: z.coerce.number().int().min(0).default(60_000),
     MAX_CONNECTIONS: z.coerce.number().int().min(1).default(100_000),
     TRANSPORT: z.enum(['auto', 'uws', 'portable']).default('auto'),
     MAX_SOCKETS_PER_USER: z.coerce.number().int().min(1).default(100),
@@ -102,6 +103,7 @@ const configSchema = z
       logLevel: env.LOG_LEVEL,
       approvalTtlMs: env.APPROVAL_TTL_MS,
       approvalPolicies: env.APPROVAL_POLICIES,
+      passivateAfterMs: env.PASSIVATE_AFTER_MS,
       maxConnections: env.MAX_CONNECTIONS,
       transport: env.TRANSPORT,
       maxSocketsPerUser: env.MAX_SOCKETS_PER_USER,

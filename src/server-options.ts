@@ -54,6 +54,12 @@ export interface ServerOptions {
   port?: number | undefined;
   /** How long an approval request stays open (default 15 minutes). */
   approvalTtlMs?: number | undefined;
+  /**
+   * An idle session actor (no socket, nothing running, no approval due within a second) leaves
+   * memory after this long and comes back from its snapshot on its next use (default 60000;
+   * 0: never).
+   */
+  passivateAfterMs?: number | undefined;
   clock?: Clock | undefined;
   /** `auto` (default): uWebSockets.js where a build loads, else the portable `ws` transport. */
   transport?: TransportPreference | undefined;
@@ -73,6 +79,7 @@ const scalarSchema = z.object({
     .int()
     .min(1_000)
     .default(15 * 60_000),
+  passivateAfterMs: z.number().int().min(0).default(60_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   transport: z.enum(['auto', 'uws', 'portable']).default('auto'),
   metricsToken: z.string().min(1).optional(),
@@ -146,6 +153,7 @@ export function serverOptionsFromConfig(config: Config): ServerOptions {
     logLevel: config.logLevel,
     approvalTtlMs: config.approvalTtlMs,
     ...(config.approvalPolicies ? { approvalPolicies: config.approvalPolicies } : {}),
+    passivateAfterMs: config.passivateAfterMs,
     metricsToken: config.metricsToken,
     limits: {
       maxConnections: config.maxConnections,

@@ -74,6 +74,7 @@ export async function startApp(options: ServerOptions = {}): Promise<App> {
       registry,
       logger,
       approvalTtlMs: resolved.approvalTtlMs,
+      passivateAfterMs: resolved.passivateAfterMs,
       observe: metrics.observer,
       ...(options.clock ? { clock: options.clock } : {}),
     });

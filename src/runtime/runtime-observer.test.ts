@@ -8,7 +8,7 @@ const setup = useSessionRuntime();
 /** Records what the runtime reports. */
 function recorder() {
   const seen = { commits: [] as number[], stored: [] as string[], storeErrors: 0 };
-  const observe: RuntimeObserver = {
+  const observe: Partial<RuntimeObserver> = {
     commit: (ms) => void seen.commits.push(ms),
     stored: (events) => void seen.stored.push(...events.map((e) => e.type)),
     storeError: () => void (seen.storeErrors += 1),

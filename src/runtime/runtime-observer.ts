@@ -12,12 +12,18 @@ export interface RuntimeObserver {
   stored(events: readonly OutboundEvent[]): void;
   /** A write failed: the session's events were not stored and the session is dropped. */
   storeError(): void;
+  /** An idle session actor left memory. */
+  passivated(): void;
+  /** A session actor was brought back from its stored snapshot (on demand or at start). */
+  restored(): void;
 }
 
 const NOTHING: RuntimeObserver = {
   commit: () => undefined,
   stored: () => undefined,
   storeError: () => undefined,
+  passivated: () => undefined,
+  restored: () => undefined,
 };
 
 /** The observer with every call guarded: a throwing observer is logged, never breaks a session. */
@@ -39,5 +45,7 @@ export function guardObserver(
     commit: guard(observer.commit?.bind(observer)),
     stored: guard(observer.stored?.bind(observer)),
     storeError: guard(observer.storeError?.bind(observer)),
+    passivated: guard(observer.passivated?.bind(observer)),
+    restored: guard(observer.restored?.bind(observer)),
   };
 }

@@ -17,6 +17,7 @@ import { createEventFanout, type EventListener, type ReplayPace } from './event-
 import { createMessageStream, type DeltaFrame } from './message-stream.ts';
 import type { RuntimeObserver } from './runtime-observer.ts';
 import { ledgerOf, splitSnapshot } from './snapshot-parts.ts';
+import { SessionRetired } from './passivation.ts';
 
 export interface SessionHostDeps {
   store: Store;
@@ -66,8 +67,20 @@ export interface SessionHost {
     onLive?: () => void,
     pace?: ReplayPace,
   ): Promise<() => void>;
-  /** Runs fn after every earlier command of this session: decisions never interleave. */
+  /**
+   * Runs fn after every earlier command of this session: decisions never interleave. Once the
+   * host is retired, fn does not run: the call rejects with SessionRetired.
+   */
   serial<T>(fn: () => Promise<T>): Promise<T>;
+  /** Keeps the session in memory (a socket on it) until the returned release is called. */
+  hold(): () => void;
+  holders(): number;
+  /** When it was last used (looked up, released) or moved (a transition), clock ms. */
+  activeAt(): number;
+  touch(): void;
+  /** Passivation, from inside `serial`: stored to the last event, stopped, refusing more. */
+  retire(): Promise<void>;
+  isRetired(): boolean;
   /** Resolves when every event and write so far is durable. */
   flush(): Promise<void>;
   /**
@@ -99,6 +112,9 @@ export function startSessionHost(
   let queue: Promise<unknown> = Promise.resolve();
   let executionStartedAt: string | null = null;
   let broken = false;
+  let retired = false;
+  let holds = 0;
+  let activeAt = clock.now();
   let failure: unknown;
   /** Events of the transitions not written yet, written with the snapshot and rows they imply. */
   let pending: OutboundEvent[] = [];
@@ -251,6 +267,7 @@ export function startSessionHost(
    * at once (`flush`, `written`).
    */
   function commit(): void {
+    activeAt = clock.now();
     dirty = true;
     if (scheduled) return;
     scheduled = true;
@@ -320,6 +337,9 @@ export function startSessionHost(
     error: (err: unknown) => log.error({ err }, 'session actor failed'),
   });
   root.start();
+  // Starting emits nothing new: the snapshot it begins from is the stored one (or, for a new
+  // session, the initial state every restore of a snapshot-less session begins from).
+  if (pending.length === 0) dirty = false;
 
   function pendingOf(actor: AnyActorRef, subagentId: string | null, out: PendingApproval[]): void {
     const snapshot = snapshotOf(actor);
@@ -366,7 +386,10 @@ export function startSessionHost(
     subscribe: (afterSeq, listener, onLive, pace) =>
       fanout.subscribe(afterSeq, listener, onLive, pace),
     serial<T>(fn: () => Promise<T>): Promise<T> {
-      const run = queue.then(fn);
+      const run = queue.then(() => {
+        if (retired) throw new SessionRetired(session.id);
+        return fn();
+      });
       queue = run.catch(() => undefined);
       return run;
     },
@@ -383,6 +406,27 @@ export function startSessionHost(
       if (dirty || pending.length > 0) write();
       await writes;
     },
+    hold() {
+      holds += 1;
+      activeAt = clock.now();
+      let held = true;
+      return () => {
+        if (!held) return;
+        held = false;
+        holds -= 1;
+        activeAt = clock.now();
+      };
+    },
+    holders: () => holds,
+    activeAt: () => activeAt,
+    touch() {
+      activeAt = clock.now();
+    },
+    async retire() {
+      retired = true;
+      await this.stop();
+    },
+    isRetired: () => retired,
     async stop() {
       await this.flush();
       root.stop();

@@ -32,6 +32,9 @@ import { reconcileRestored } from './restore.ts';
 import { createSessionLogic } from './session-logic.ts';
 import { startSessionHost, type SessionHost } from './session-host.ts';
 import { guardObserver, type RuntimeObserver } from './runtime-observer.ts';
+import { createExpiryScheduler } from './expiry-scheduler.ts';
+import { idleRule, SessionRetired } from './passivation.ts';
+import { createPassivator } from './passivator.ts';
 
 export interface SessionRuntimeDeps {
   store: Store;
@@ -40,6 +43,11 @@ export interface SessionRuntimeDeps {
   logger: Logger;
   clock?: Clock;
   approvalTtlMs?: number;
+  /**
+   * An idle session actor (no socket, nothing running, no approval due within a second) leaves
+   * memory after this long, and comes back from its snapshot on its next use. 0 or unset: never.
+   */
+  passivateAfterMs?: number;
   /** Plain callbacks for metrics (commit latency, stored events, failed writes). */
   observe?: Partial<RuntimeObserver> | undefined;
 }
@@ -79,6 +87,13 @@ export interface SessionRuntime {
   /** Restores every session that was mid-flight when the process stopped. */
   restoreActive(): Promise<number>;
   activeCount(): number;
+  /** True while the session's actor is in memory (or being loaded into it). */
+  inMemory(id: string): boolean;
+  /**
+   * Passivates every session idle by the rule now, as the periodic sweep does; resolves with
+   * how many left memory (0 when passivation is off).
+   */
+  passivateIdle(): Promise<number>;
   /** Sessions of `owner` held here that have not ended (complete, cancelled, failed). */
   liveSessionsOf(owner: string): number;
   /** How many sessions held in memory are in each state (every state, zeros included). */
@@ -98,6 +113,30 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
   const lostListeners = new Set<(sessionId: string) => void>();
   const observe = guardObserver(deps.observe, logger);
   let closed = false;
+  const passivateAfterMs = deps.passivateAfterMs ?? 0;
+  const rule = passivateAfterMs > 0 ? idleRule(passivateAfterMs) : null;
+  const expiries =
+    rule &&
+    createExpiryScheduler({
+      store,
+      clock,
+      logger,
+      leadMs: rule.leadMs,
+      inMemory: (id) => hosts.has(id) || loading.has(id),
+      restore: (id) => getSession(id),
+    });
+  const passivator =
+    rule &&
+    createPassivator({
+      hosts,
+      clock,
+      rule,
+      logger,
+      observe,
+      left: (_host, deadlines) => {
+        for (const at of deadlines) expiries?.notice(at);
+      },
+    });
 
   const logic = createSessionLogic({
     planner: deps.planner,
@@ -204,13 +243,20 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     const pending = await store.listApprovals({ status: 'pending', session_id: id });
     // last_seq is written in the statement that appends the events, so it is the log's.
     const restored = host(record);
+    observe.restored();
     await restored.serial(() => reconcileRestored(restored, store, pending, logger));
     return restored;
   }
 
   async function getSession(id: string, known?: SessionRecord): Promise<SessionHost | undefined> {
+    // Leaving memory now: wait, then take the host that stayed or load a fresh one.
+    const leaving = passivator?.leaving(id);
+    if (leaving) await leaving;
     const live = hosts.get(id);
-    if (live && !live.isBroken()) return live;
+    if (live && !live.isBroken()) {
+      live.touch();
+      return live;
+    }
     if (live) {
       hosts.delete(id);
       logger.warn({ sessionId: id }, 'restoring a session whose events could not be stored');
@@ -233,6 +279,50 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     return { type, ...(execution_id !== undefined ? { execution_id } : {}), by };
   }
 
+  async function sendOnce(
+    sessionId: string,
+    command: Command,
+    by: string,
+    roles: readonly string[],
+  ): Promise<void> {
+    // Refused before it changes anything: a transition now could not be stored.
+    if (!store.isAvailable()) throw storeUnavailable('the last query could not reach it');
+    const session = await getSession(sessionId);
+    if (!session) throw new AppError('session_not_found', `no session ${sessionId}`, 404);
+    if (command.type === 'approve' || command.type === 'reject' || command.type === 'edit') {
+      return decide({ session, store, registry: deps.registry, clock }, command, {
+        user_id: by,
+        roles,
+      });
+    }
+    const { stored } = await session.serial(async () => {
+      await session.flush();
+      const event = toEvent(command, by);
+      if (!accepts(session.root, event)) {
+        throw notAllowed(command.type, session.state(), { state: session.state() });
+      }
+      if (event.type === 'cancel') {
+        // Pending approvals die with the execution: a late approve must find them decided.
+        for (const pending of session.pendingApprovals()) {
+          await store.decideApproval({
+            request_id: pending.request_id,
+            status: 'cancelled',
+            decided_by: by,
+            decided_at: new Date(clock.now()).toISOString(),
+            decision_reason: 'execution cancelled',
+          });
+        }
+      }
+      session.root.send(event);
+      return { stored: session.written() };
+    });
+    // Its first events are stored before the command counts as taken: if they cannot be, the
+    // sender hears why (the session is restored from its snapshot, without it). Awaited out
+    // of the session's queue, so a cancel right behind it is not held up.
+    await stored;
+    if (session.isBroken()) throw failedWrite(session.failure());
+  }
+
   return {
     store,
     async createSession(owner) {
@@ -247,42 +337,14 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     },
     getSession: (id) => getSession(id),
     async send(sessionId, command, by, roles = []) {
-      // Refused before it changes anything: a transition now could not be stored.
-      if (!store.isAvailable()) throw storeUnavailable('the last query could not reach it');
-      const session = await getSession(sessionId);
-      if (!session) throw new AppError('session_not_found', `no session ${sessionId}`, 404);
-      if (command.type === 'approve' || command.type === 'reject' || command.type === 'edit') {
-        return decide({ session, store, registry: deps.registry, clock }, command, {
-          user_id: by,
-          roles,
-        });
+      // A host passivated between its lookup and its turn took nothing: look it up again.
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          return await sendOnce(sessionId, command, by, roles);
+        } catch (error) {
+          if (!(error instanceof SessionRetired) || attempt >= 3) throw error;
+        }
       }
-      const { stored } = await session.serial(async () => {
-        await session.flush();
-        const event = toEvent(command, by);
-        if (!accepts(session.root, event)) {
-          throw notAllowed(command.type, session.state(), { state: session.state() });
-        }
-        if (event.type === 'cancel') {
-          // Pending approvals die with the execution: a late approve must find them decided.
-          for (const pending of session.pendingApprovals()) {
-            await store.decideApproval({
-              request_id: pending.request_id,
-              status: 'cancelled',
-              decided_by: by,
-              decided_at: new Date(clock.now()).toISOString(),
-              decision_reason: 'execution cancelled',
-            });
-          }
-        }
-        session.root.send(event);
-        return { stored: session.written() };
-      });
-      // Its first events are stored before the command counts as taken: if they cannot be, the
-      // sender hears why (the session is restored from its snapshot, without it). Awaited out
-      // of the session's queue, so a cancel right behind it is not held up.
-      await stored;
-      if (session.isBroken()) throw failedWrite(session.failure());
     },
     getApproval: (requestId) => store.getApproval(requestId),
     getSessionOwner: async (id) => hosts.get(id)?.owner ?? (await store.getSession(id))?.owner,
@@ -304,6 +366,8 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
           logger.error({ err: error, sessionId: record.id }, 'session not restored');
         }
       }
+      // Pending approvals of sessions not in memory (none restored here) expire on time too.
+      void expiries?.scan();
       return restored;
     },
     onSessionLost(listener) {
@@ -311,6 +375,8 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       return () => void lostListeners.delete(listener);
     },
     activeCount: () => hosts.size,
+    inMemory: (id) => hosts.has(id) || loading.has(id),
+    passivateIdle: () => passivator?.sweep() ?? Promise.resolve(0),
     liveSessionsOf(owner) {
       let live = 0;
       for (const host of hosts.values()) {
@@ -333,6 +399,8 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
     },
     async close() {
       closed = true;
+      expiries?.close();
+      await passivator?.close();
       await Promise.all([...hosts.values()].map((h) => h.stop()));
       hosts.clear();
     },

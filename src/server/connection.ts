@@ -21,6 +21,8 @@ export interface SocketState {
   refusedSince: number;
   /** Closes the socket with 4001 when its token expires. */
   expiry: ReturnType<typeof setTimeout> | null;
+  /** Lets go of the session: while a socket holds it, it is never passivated. */
+  release: (() => void) | null;
 }
 
 /**

@@ -132,6 +132,16 @@ export function createServerMetrics(): ServerMetrics {
     labelNames: ['kind'],
     registers,
   });
+  const passivations = new Counter({
+    name: 'hitl_sessions_passivated_total',
+    help: 'Idle session actors that left memory (passivated)',
+    registers,
+  });
+  const restores = new Counter({
+    name: 'hitl_sessions_restored_total',
+    help: 'Session actors brought back from their stored snapshot (on demand or at start)',
+    registers,
+  });
   const storeErrors = new Counter({
     name: 'hitl_store_errors_total',
     help: 'Store failures: events not stored (commit), store errors answered as 5xx (request)',
@@ -161,6 +171,8 @@ export function createServerMetrics(): ServerMetrics {
       }
     },
     storeError: () => storeErrors.inc({ where: 'commit' }),
+    passivated: () => passivations.inc(),
+    restored: () => restores.inc(),
   };
 
   return {

@@ -192,12 +192,35 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
     }
   }
 
+  /**
+   * Passivated between the upgrade's lookup and the open (it held nothing yet): the socket
+   * goes on with the session as it comes back from its snapshot, from the same afterSeq.
+   */
+  function resume(conn: Connection): void {
+    const { state } = conn;
+    runtime
+      .getSession(state.session.id)
+      .then((fresh) => {
+        if (state.closed) return;
+        if (!fresh) return conn.end(1011, 'session gone');
+        state.release?.();
+        state.session = fresh;
+        state.release = fresh.hold();
+        conn.cork(() => start(conn));
+      })
+      .catch((error: unknown) => {
+        state.log.error({ err: error }, 'session not restored for a new socket');
+        conn.end(1011, 'internal error');
+      });
+  }
+
   /** `connected`, then the replay asked for, then the session's topic. */
   function start(conn: Connection): void {
     const { state } = conn;
     const { session } = state;
     // Dropped while this socket was being upgraded: it resumes on the restored session.
     if (session.isBroken()) return conn.end(1012, 'session restored: resume with last_seq');
+    if (session.isRetired()) return resume(conn);
     const afterSeq = state.afterSeq ?? session.lastSeq();
     state.log.debug('socket open');
     reply(conn, 'connected', {
@@ -260,6 +283,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       }
       // Fixed now, before any message of this socket can move the session on.
       conn.state.afterSeq ??= conn.state.session.lastSeq();
+      conn.state.release = conn.state.session.hold();
       // Nothing is sent from inside the upgrade: with uWS 20.30, a send from inside the corked
       // upgrade can make uWS close the new socket right away (uWebSockets.js#1108).
       setImmediate(() => {
@@ -282,6 +306,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       const { state } = conn;
       state.closed = true;
       state.unsubscribe?.();
+      state.release?.();
       if (state.expiry) clearTimeout(state.expiry);
       if (sockets.delete(conn)) users.socketClosed(state.principal.user_id);
       if (subscribed.delete(conn)) moveTopic(state.session.id, -1);

@@ -74,6 +74,7 @@ export function createUpgradeChecks(deps: UpgradeCheckDeps) {
         refused: 0,
         refusedSince: 0,
         expiry: null,
+        release: null,
       };
     } finally {
       pendingUpgrades -= 1;

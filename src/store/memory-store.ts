@@ -191,6 +191,23 @@ export function createMemoryStore(): Store {
       return Promise.resolve({ ok: true, approval: clone(approval) });
     },
 
+    listPendingDeadlines(q) {
+      const key = (d: { expires_at: string; request_id: string }) =>
+        `${new Date(d.expires_at).toISOString()}\u0000${d.request_id}`;
+      const after = q.after && key(q.after);
+      return Promise.resolve(
+        [...approvals.values()]
+          .filter((a) => a.status === 'pending' && (after === undefined || key(a) > after))
+          .sort((a, b) => (key(a) < key(b) ? -1 : 1))
+          .slice(0, q.limit)
+          .map(({ request_id, session_id, expires_at }) => ({
+            request_id,
+            session_id,
+            expires_at,
+          })),
+      );
+    },
+
     getToolOutcome: (callId) => Promise.resolve(clone(outcomes.get(callId))),
     recordToolStart(outcome) {
       if (outcomes.has(outcome.call_id)) return Promise.resolve(false);

@@ -242,8 +242,13 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
   async function writeBatch(
     submissions: readonly Submission[],
   ): Promise<(Result | Error | typeof DEFER)[]> {
+    // Chain heads are needed only where events go in (a snapshot alone needs none).
     const sessionIds = [
-      ...new Set(submissions.flatMap((s) => (s.kind === 'append' ? [s.session_id] : []))),
+      ...new Set(
+        submissions.flatMap((s) =>
+          s.kind === 'append' && s.events.length > 0 ? [s.session_id] : [],
+        ),
+      ),
     ];
     try {
       await loadHeads(db, sessionIds);

@@ -2,6 +2,7 @@ import type { SessionState } from '../../machines/session.types.ts';
 import type {
   ApprovalRecord,
   ApprovalStatus,
+  PendingDeadline,
   SessionRecord,
   SessionSummary,
   SnapshotPart,
@@ -69,6 +70,14 @@ export function toApproval(row: SqlRow): ApprovalRecord {
     expires_at: iso(row.expires_at),
     created_at: iso(row.created_at),
     subagent_id: textOrNull(row.subagent_id),
+  };
+}
+
+export function toPendingDeadline(row: SqlRow): PendingDeadline {
+  return {
+    request_id: text(row.request_id),
+    session_id: text(row.session_id),
+    expires_at: iso(row.expires_at),
   };
 }
 

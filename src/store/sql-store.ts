@@ -7,6 +7,7 @@ import { createSqlEventLog } from './sql-event-log.ts';
 import type { SqlExecutor } from './sql-executor.ts';
 import {
   toApproval,
+  toPendingDeadline,
   toSession,
   toSessionSummary,
   toSnapshotPart,
@@ -142,6 +143,17 @@ export async function openSqlStore(
         [filter.status ?? null, filter.session_id ?? null],
       );
       return rows.map(toApproval);
+    },
+    async listPendingDeadlines(q) {
+      const rows = await db.query(
+        `SELECT request_id, session_id, expires_at FROM approvals
+         WHERE status = 'pending'
+           AND ($1::timestamptz IS NULL OR (expires_at, request_id) > ($1::timestamptz, $2::text))
+         ORDER BY expires_at, request_id
+         LIMIT $3`,
+        [q.after?.expires_at ?? null, q.after?.request_id ?? '', q.limit],
+      );
+      return rows.map(toPendingDeadline);
     },
     // Committed in the batch's one statement; the status guard picks the single winner.
     decideApproval: (d) => batch.decide(d),

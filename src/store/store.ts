@@ -97,6 +97,19 @@ export type DecideResult =
   | { ok: false; reason: 'not_found' }
   | { ok: false; reason: 'already_decided'; approval: ApprovalRecord };
 
+/** A pending approval's deadline: what the expiry scheduler reads (approvals.expires_at). */
+export interface PendingDeadline {
+  request_id: string;
+  session_id: string;
+  expires_at: string;
+}
+
+/** Where a page of pending deadlines ends: the next page starts strictly after it. */
+export interface DeadlineCursor {
+  expires_at: string;
+  request_id: string;
+}
+
 export interface ExecutionRecord {
   execution_id: string;
   session_id: string;
@@ -204,6 +217,14 @@ export interface Store {
   }): Promise<ApprovalRecord[]>;
   /** A conditional update (pending -> decided), committed before it resolves. */
   decideApproval(decision: Decision): Promise<DecideResult>;
+  /**
+   * Pending approvals, earliest deadline first (expires_at, then request_id), strictly after
+   * `after` when given: from an index, so finding the next deadline costs the same at any size.
+   */
+  listPendingDeadlines(query: {
+    after?: DeadlineCursor;
+    limit: number;
+  }): Promise<PendingDeadline[]>;
 
   getToolOutcome(callId: string): Promise<ToolOutcome | undefined>;
   /** Records that a call is about to run. Resolves false when the call id was already recorded. */

@@ -183,6 +183,39 @@ export function describeStore(name: string, sql: boolean, setup: () => Promise<B
       expect(await ids({ status: 'pending' })).toContain(other.request_id);
     });
 
+    it('lists pending deadlines earliest first, in pages, without decided ones', async () => {
+      // A year of its own: the file's other tests leave pending approvals in 2030.
+      const id = uid('s');
+      const at = (minute: number) => `2099-01-01T00:${String(minute).padStart(2, '0')}:00.000Z`;
+      const late = approval(id, { request_id: `${uid('req')}-b`, expires_at: at(30) });
+      const tie = approval(id, {
+        request_id: `${late.request_id.slice(0, -2)}-a`,
+        expires_at: at(30),
+      });
+      const early = approval(uid('s'), { expires_at: at(10) });
+      const decided = approval(id, { expires_at: at(5) });
+      for (const x of [late, tie, early, decided]) await store.createApproval(x);
+      await store.decideApproval({
+        request_id: decided.request_id,
+        status: 'approved',
+        decided_by: 'bob',
+        decided_at: at(1),
+      });
+      const start = { expires_at: '2098-12-31T23:59:59.999Z', request_id: '' };
+      const first = await store.listPendingDeadlines({ after: start, limit: 2 });
+      expect(first).toEqual([
+        { request_id: early.request_id, session_id: early.session_id, expires_at: at(10) },
+        { request_id: tie.request_id, session_id: id, expires_at: at(30) },
+      ]);
+      const last = first[1]!;
+      const next = await store.listPendingDeadlines({ after: last, limit: 2 });
+      expect(next).toEqual([{ request_id: late.request_id, session_id: id, expires_at: at(30) }]);
+      const all = await store.listPendingDeadlines({ limit: 10_000 });
+      expect(all.map((d) => d.request_id)).not.toContain(decided.request_id);
+      const times = all.map((d) => Date.parse(d.expires_at));
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+    });
+
     it('records a tool call start once, then its outcome', async () => {
       const callId = uid('call');
       const start = {

@@ -25,6 +25,7 @@ export function createTestRuntime(
     planner?: Planner;
     clock?: Clock;
     observe?: Partial<RuntimeObserver>;
+    passivateAfterMs?: number;
     /** Wraps the memory store (a flaky store, say). */
     wrapStore?: (store: Store) => Store;
   } = {},
@@ -39,6 +40,9 @@ export function createTestRuntime(
     logger: pino({ level: 'silent' }),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.observe ? { observe: options.observe } : {}),
+    ...(options.passivateAfterMs !== undefined
+      ? { passivateAfterMs: options.passivateAfterMs }
+      : {}),
   });
   return { ledger, store, registry, runtime };
 }
