@@ -288,7 +288,12 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
         submissions.map(async (s, i): Promise<Result | Error | typeof DEFER> => {
           const result = results[i];
           if (result instanceof Error || result === DEFER) return result;
-          if (s.kind === 'decision') return decision(s.decision.request_id, won);
+          // The batch committed: a failed lookup of why a decision lost fails that call alone.
+          if (s.kind === 'decision') {
+            return decision(s.decision.request_id, won).catch((error: unknown) =>
+              error instanceof Error ? error : new Error(String(error)),
+            );
+          }
           if (s.kind === 'tool_start') return started.has(s.start.call_id);
           if (s.kind === 'append') {
             const calls = (s.rows.toolStarts ?? []).map((t) => t.call_id);
