@@ -16,7 +16,11 @@ import type { UwsBuild } from './uws-build.ts';
 interface UwsData {
   state: SocketState;
   conn: Connection | null;
+  topics: Set<string>;
 }
+
+/** What `ws.send` answers when uWS dropped the frame: the socket is over its backpressure. */
+const DROPPED = 2;
 
 /**
  * The uWebSockets.js adapter. Its rules, which crash the process when broken: onAborted first
@@ -29,6 +33,17 @@ export function createUwsTransport(build: UwsBuild, deps: TransportDeps): Transp
   const { hub, http, limits, logger } = deps;
   const app = uws.App();
   let listenSocket: us_listen_socket | null = null;
+  /**
+   * The sockets on each topic. uWS's own publish drops a frame for a subscriber over its
+   * backpressure and may deliver the next one once its buffer drains: a gap in the stream.
+   * Sending to each subscriber sees the drop, and the socket closes before anything after it.
+   */
+  const topics = new Map<string, Set<WebSocket<UwsData>>>();
+
+  function sendOrClose(ws: WebSocket<UwsData>, text: string): void {
+    if (ws.getUserData().state.closed) return;
+    if (ws.send(text, false) === DROPPED) ws.close();
+  }
 
   function write(res: HttpResponse, aborted: { value: boolean }, answer: HttpAnswer): void {
     if (aborted.value) return;
@@ -62,7 +77,7 @@ export function createUwsTransport(build: UwsBuild, deps: TransportDeps): Transp
       hub.accept(request).then(
         (state) => {
           if (aborted.value) return;
-          const data: UwsData = { state, conn: null };
+          const data: UwsData = { state, conn: null, topics: new Set() };
           res.cork(() => res.upgrade(data, key, protocol, extensions, context));
         },
         (error: unknown) => {
@@ -77,9 +92,7 @@ export function createUwsTransport(build: UwsBuild, deps: TransportDeps): Transp
       const { state } = data;
       const conn: Connection = {
         state,
-        send: (text) => {
-          if (!state.closed) ws.send(text, false);
-        },
+        send: (text) => sendOrClose(ws, text),
         end: (code, reason) => {
           if (!state.closed) ws.end(code, reason);
         },
@@ -88,7 +101,11 @@ export function createUwsTransport(build: UwsBuild, deps: TransportDeps): Transp
         },
         bufferedAmount: () => (state.closed ? 0 : ws.getBufferedAmount()),
         subscribe: (topic) => {
-          if (!state.closed) ws.subscribe(topic);
+          if (state.closed) return;
+          data.topics.add(topic);
+          const on = topics.get(topic) ?? new Set();
+          on.add(ws);
+          topics.set(topic, on);
         },
         cork: (fn) => {
           if (!state.closed) ws.cork(fn);
@@ -106,8 +123,13 @@ export function createUwsTransport(build: UwsBuild, deps: TransportDeps): Transp
     },
 
     close: (ws, code) => {
-      const { conn, state } = ws.getUserData();
+      const { conn, state, topics: mine } = ws.getUserData();
       state.closed = true;
+      for (const topic of mine) {
+        const on = topics.get(topic);
+        on?.delete(ws);
+        if (on?.size === 0) topics.delete(topic);
+      }
       if (conn) hub.closed(conn, code);
     },
   });
@@ -130,7 +152,9 @@ export function createUwsTransport(build: UwsBuild, deps: TransportDeps): Transp
 
   return {
     name: build.name,
-    publish: (topic, text) => void app.publish(topic, text, false),
+    publish: (topic, text) => {
+      for (const ws of topics.get(topic) ?? []) sendOrClose(ws, text);
+    },
     listen(host, port) {
       return new Promise((resolve, reject) => {
         app.listen(host, port, (socket) => {
