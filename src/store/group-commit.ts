@@ -61,21 +61,28 @@ export function createGroupCommit<S, R>(
   /** The next batch: queued submissions in order, skipping (and holding behind) busy keys. */
   function takeBatch(): Pending<S, R>[] {
     const batch: Pending<S, R>[] = [];
+    const rest: Pending<S, R>[] = [];
     const held = new Set<string>();
     let items = 0;
-    for (let i = 0; i < queue.length;) {
-      const pending = queue[i]!;
-      if (busy.has(pending.key) || held.has(pending.key)) {
+    let full = false;
+    // One pass: a queue of thousands is split once, not spliced per submission taken.
+    for (const pending of queue) {
+      if (full || busy.has(pending.key) || held.has(pending.key)) {
         // Everything after a held submission of this key waits too, to keep the key's order.
-        held.add(pending.key);
-        i += 1;
+        if (!full) held.add(pending.key);
+        rest.push(pending);
         continue;
       }
-      if (batch.length > 0 && items + pending.size > maxItems) break;
+      if (batch.length > 0 && items + pending.size > maxItems) {
+        full = true;
+        rest.push(pending);
+        continue;
+      }
       items += pending.size;
       batch.push(pending);
-      queue.splice(i, 1);
     }
+    queue.length = 0;
+    queue.push(...rest);
     return batch;
   }
 
