@@ -239,6 +239,7 @@ export function startSessionHost(
       const { call_id, tool, result } = event.data;
       toolOutcomes.push({ status: 'succeeded', call_id, tool, result });
       openCalls.delete(call_id);
+      startedCalls.delete(call_id);
       return;
     }
     if (event.type === 'error' && event.data.code === 'tool_failed') {
@@ -247,6 +248,7 @@ export function startSessionHost(
       if (callId === undefined || tool === undefined) return;
       toolOutcomes.push({ status: 'failed', call_id: callId, tool, error: event.data.message });
       openCalls.delete(callId);
+      startedCalls.delete(callId);
     }
   }
 
