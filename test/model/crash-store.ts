@@ -5,9 +5,9 @@ import { CRASH_ACCOUNT } from './scenarios.ts';
  * Simulates a crash in the middle of a transfer, the one thing a live server cannot be made to
  * do on cue: the start of a transfer to the `crashed` account is found already recorded when
  * the session stores it with its `tool_call`, as a restarted process finds it (the start went
- * in, the process died). The tool runner then answers `tool_outcome_unknown` and hands the
- * call to a human. The call a human approves after that (its call id has an approval) runs
- * normally.
+ * in, the process died). The tool runner, finding that row and no outcome, then answers
+ * `tool_outcome_unknown` and hands the call to a human. The call a human approves after that
+ * (its call id has an approval) runs normally.
  */
 export function createCrashStore(inner: Store): Store {
   const crashes = async (
@@ -25,19 +25,8 @@ export function createCrashStore(inner: Store): Store {
     }
     return inner.appendEvents(events, snapshot, rows);
   };
-  async function recordToolStart(
-    outcome: Parameters<Store['recordToolStart']>[0],
-    sessionId: string,
-  ): Promise<boolean> {
-    if (await crashes(outcome, sessionId)) {
-      await inner.recordToolStart(outcome, sessionId);
-      return false;
-    }
-    return inner.recordToolStart(outcome, sessionId);
-  }
   return new Proxy(inner, {
     get(target, property, receiver) {
-      if (property === 'recordToolStart') return recordToolStart;
       if (property === 'appendEvents') return appendEvents;
       const value: unknown = Reflect.get(target, property, receiver);
       return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
