@@ -43,10 +43,16 @@ const MAX_CACHED_HEADS = 100_000;
 /** Batches in flight at once: a pool's connections write them side by side. */
 const PIPELINE_DEPTH = 4;
 
+/**
+ * Each session's last event, one backward index probe per session whatever the planner's
+ * statistics say (DISTINCT ON over an IN list scanned the whole log when they were stale).
+ */
 const SELECT_HEADS = `
-  SELECT DISTINCT ON (session_id) session_id, seq, hash FROM events
-  WHERE session_id IN (SELECT jsonb_array_elements_text($1::text::jsonb))
-  ORDER BY session_id, seq DESC`;
+  SELECT s.id AS session_id, e.seq, e.hash
+  FROM jsonb_array_elements_text($1::text::jsonb) AS s(id)
+  CROSS JOIN LATERAL (
+    SELECT seq, hash FROM events WHERE session_id = s.id ORDER BY seq DESC LIMIT 1
+  ) AS e`;
 
 interface Head {
   seq: number;
@@ -103,6 +109,8 @@ export interface SqlBatch {
   decide(decision: Decision): Promise<DecideResult>;
   recordToolStart(start: ToolStart, sessionId: string): Promise<boolean>;
   recordToolOutcome(outcome: Exclude<ToolOutcome, ToolStart>): Promise<void>;
+  /** A session just inserted has no events: its first append needs no lookup of its head. */
+  created(sessionId: string): void;
   /** Waits for batches in flight; later writes are refused. */
   close(): Promise<void>;
 }
@@ -144,8 +152,8 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
               `session ${id}: seq ${event.seq} does not follow ${head.seq}`,
             );
           }
-          const { row, json } = eventRow(event, head.hash);
-          own.set(id, { seq: row.seq, hash: row.hash });
+          const { hash, json } = eventRow(event, head.hash);
+          own.set(id, { seq: event.seq, hash });
           events.push(json);
         }
         const snapshot = s.snapshot && storableJson(s.snapshot, () => `${what()}: the snapshot`);
@@ -378,6 +386,10 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
       }) as Promise<boolean>,
     async recordToolOutcome(outcome) {
       await submitOne({ kind: 'tool_outcome', key: `c:${outcome.call_id}`, outcome });
+    },
+    created(sessionId) {
+      if (heads.size > MAX_CACHED_HEADS) heads.clear();
+      heads.set(sessionId, GENESIS);
     },
     async close() {
       closed = true;

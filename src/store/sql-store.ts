@@ -55,6 +55,7 @@ export async function openSqlStore(
       );
       const row = rows[0];
       if (!row) throw new Error(`session ${input.id} was not inserted`);
+      batch.created(input.id);
       return toSession(row);
     },
     async getSession(id) {
