@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { canRun, type Authenticator } from '../auth/index.ts';
 import { AppError, toWireError } from '../errors.ts';
 import { decodeInbound } from '../protocol/codec.ts';
+import { eventFrame } from '../protocol/event-frame.ts';
 import type { OutboundEvent, OutboundOf } from '../protocol/outbound.ts';
 import type { SessionHost, SessionRuntime } from '../runtime/index.ts';
 import type { Connection, SocketLimits, SocketState } from './connection.ts';
@@ -88,7 +89,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
     if (published.has(session)) return;
     published.add(session);
     session
-      .subscribe(session.lastSeq(), (event) => broadcast(session.id, JSON.stringify(event)))
+      .subscribe(session.lastSeq(), (event) => broadcast(session.id, eventFrame(event)))
       .catch((error: unknown) =>
         logger.error({ err: error, sessionId: session.id }, 'publisher failed'),
       );
@@ -237,7 +238,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       .subscribe(
         afterSeq,
         (event) => {
-          if (!state.closed && !state.live) send(conn, JSON.stringify(event));
+          if (!state.closed && !state.live) send(conn, eventFrame(event));
         },
         () => {
           state.live = true;

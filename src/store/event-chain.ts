@@ -1,27 +1,19 @@
 import { createHash } from 'node:crypto';
+import { eventFrame } from '../protocol/event-frame.ts';
 import type { OutboundEvent } from '../protocol/outbound.ts';
 import type { ChainVerification, StoredEvent } from './store.ts';
 
 /** The prev_hash of a session's first event. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** JSON with object keys sorted at every depth, so a jsonb round trip hashes the same. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
+export { canonicalJson } from '../protocol/event-frame.ts';
 
-/** sha256 over the previous hash and the canonical encoding of the event. */
+/**
+ * sha256 over the previous hash and the event's one serialization (its canonical JSON, the
+ * text that is stored and sent), so a row read back from jsonb hashes the same.
+ */
 export function chainHash(prevHash: string, event: OutboundEvent): string {
-  return createHash('sha256')
-    .update(prevHash)
-    .update('\n')
-    .update(canonicalJson(event))
-    .digest('hex');
+  return createHash('sha256').update(prevHash).update('\n').update(eventFrame(event)).digest('hex');
 }
 
 export function stripChain(event: StoredEvent): OutboundEvent {

@@ -1,13 +1,10 @@
+import { eventFrame } from '../protocol/event-frame.ts';
 import type { OutboundEvent } from '../protocol/outbound.ts';
 import { chainHash } from './event-chain.ts';
 import { StoreError } from './store-error.ts';
-import type { StoredEvent } from './store.ts';
 
 /** A NUL escape that is not itself an escaped backslash: jsonb cannot store it. */
 const JSON_NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
-
-/** An event row as the batch writes it: execution_id is null, not absent, when unset. */
-export type EventRow = Omit<StoredEvent, 'execution_id'> & { execution_id: string | null };
 
 /**
  * `value` as JSON text that jsonb can hold, serialized once: the same text goes into the
@@ -21,28 +18,18 @@ export function storableJson(value: unknown, what: () => string): string {
 }
 
 /**
- * The row as it will read back: data goes through JSON (as jsonb will keep it) before it is
- * hashed, and only the stored envelope fields are hashed, so verifyEvents recomputes it.
- * Returns the row's JSON too, built around the data's one serialization.
+ * The row of an event and its JSON for the batch parameter, around the event's one
+ * serialization (`eventFrame`): its hash is over that text, and the row's JSON is that text
+ * with the chain fields added, so data is serialized once for the hash, the row and the
+ * sockets. jsonb keeps the same value, so verifyEvents recomputes the hash from the row.
  */
-export function eventRow(event: OutboundEvent, prevHash: string): { row: EventRow; json: string } {
-  const dataJson = storableJson(event.data, () => `session ${event.session_id}: seq ${event.seq}`);
-  const stored = {
-    type: event.type,
-    session_id: event.session_id,
-    seq: event.seq,
-    timestamp: event.timestamp,
-    state: event.state,
-    ...(event.execution_id === undefined ? {} : { execution_id: event.execution_id }),
-    data: JSON.parse(dataJson) as unknown,
-  } as OutboundEvent;
-  const hash = chainHash(prevHash, stored);
-  const row = { ...stored, execution_id: event.execution_id ?? null, prev_hash: prevHash, hash };
-  const json =
-    `{"session_id":${JSON.stringify(row.session_id)},"seq":${row.seq},` +
-    `"type":${JSON.stringify(row.type)},"state":${JSON.stringify(row.state)},` +
-    `"execution_id":${JSON.stringify(row.execution_id)},` +
-    `"timestamp":${JSON.stringify(row.timestamp)},"data":${dataJson},` +
-    `"prev_hash":"${prevHash}","hash":"${hash}"}`;
-  return { row, json };
+export function eventRow(event: OutboundEvent, prevHash: string): { hash: string; json: string } {
+  const frame = eventFrame(event);
+  if (JSON_NUL.test(frame))
+    throw new StoreError(
+      'unstorable_event',
+      `session ${event.session_id}: seq ${event.seq} holds a NUL character`,
+    );
+  const hash = chainHash(prevHash, event);
+  return { hash, json: `${frame.slice(0, -1)},"prev_hash":"${prevHash}","hash":"${hash}"}` };
 }
