@@ -136,15 +136,20 @@ export function createSessionLogic(deps: SessionLogicDeps) {
   >(({ input, sendBack }) => {
     const expired = () =>
       sendBack({ type: 'approval.expired', request_id: input.request_id, at: deps.clock.now() });
-    const handle = deps.clock.setTimeout(
-      () => {
-        const escalate = input.escalates ? expired : undefined;
-        void deps.expire(input.session_id, input.request_id, escalate).then((won) => {
-          if (won) expired();
-        });
-      },
-      Date.parse(input.expires_at) - deps.clock.now(),
-    );
+    const deadline = Date.parse(input.expires_at);
+    const fire = () => {
+      // A timer may fire a millisecond before the wall clock reaches its deadline: never early.
+      if (deps.clock.now() < deadline) return arm();
+      const escalate = input.escalates ? expired : undefined;
+      void deps.expire(input.session_id, input.request_id, escalate).then((won) => {
+        if (won) expired();
+      });
+    };
+    let handle: ReturnType<Clock['setTimeout']>;
+    const arm = () => {
+      handle = deps.clock.setTimeout(fire, deadline - deps.clock.now());
+    };
+    arm();
     return () => deps.clock.clearTimeout(handle);
   });
 
