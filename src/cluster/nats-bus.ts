@@ -61,7 +61,7 @@ export interface Bus {
   followEvents(sessionId: string, onFrame: (frame: BusFrame) => void): Promise<Unsubscribe>;
   isConnected(): boolean;
   onStatus(listener: (status: BusStatus) => void): () => void;
-  /** Drains: served commands in hand are answered, then the connection closes. */
+  /** Served commands in hand are answered (for up to 2 s), then it drains and closes. */
   close(): Promise<void>;
 }
 
@@ -79,6 +79,7 @@ export interface BusOptions {
 const OWNER_QUEUE = 'owner';
 const FRAME_KIND = 'Hitl-Frame';
 const DRAIN_MS = 2_000;
+const FLUSH_MS = 2_000;
 
 /** Connects (rejecting with BusUnavailable if NATS cannot be reached now), then stays connected. */
 export async function connectBus(options: BusOptions): Promise<Bus> {
@@ -105,6 +106,8 @@ export async function connectBus(options: BusOptions): Promise<Bus> {
   const listeners = new Set<(status: BusStatus) => void>();
   /** Forwards waiting for a reply: a disconnect fails them at once, not at their timeout. */
   const waiting = new Set<(error: Error) => void>();
+  /** Served commands whose reply is not sent yet: close() lets them finish first. */
+  const inHand = new Set<Promise<void>>();
   const deltaHeaders = headers();
   deltaHeaders.set(FRAME_KIND, 'delta');
 
@@ -138,8 +141,10 @@ export async function connectBus(options: BusOptions): Promise<Bus> {
         connected = true;
         log.info({ server: status.server }, 'NATS reconnected');
         emit('reconnected');
-      } else if (status.type === 'error' || status.type === 'staleConnection') {
-        log.warn({ status: status.type }, 'NATS connection trouble');
+      } else if (status.type === 'error') {
+        log.warn({ err: status.error }, 'NATS reported an error');
+      } else if (status.type === 'staleConnection' || status.type === 'ldm') {
+        log.warn({ status: status.type }, 'NATS connection going away');
       }
     }
   })().catch((error: unknown) => log.error({ err: error }, 'NATS status watch failed'));
@@ -150,13 +155,20 @@ export async function connectBus(options: BusOptions): Promise<Bus> {
     return null;
   }
 
-  /** Resolves when the server has what was sent so far; now, if it is not reachable. */
+  /**
+   * Resolves when the server has what was sent so far; at once if it is not reachable (the
+   * subscriptions are sent again on reconnect), and within FLUSH_MS if it does not answer.
+   */
   async function settled(): Promise<void> {
-    if (!connected) return; // subscriptions are sent again on reconnect
+    if (!connected) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, FLUSH_MS)));
     try {
-      await nc.flush();
+      await Promise.race([nc.flush(), late]);
     } catch (error) {
-      log.debug({ err: error }, 'flush after subscribe failed');
+      log.debug({ err: error }, 'flush after a (un)subscribe failed');
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -182,12 +194,12 @@ export async function connectBus(options: BusOptions): Promise<Bus> {
     await settled();
   }
 
-  function publish(subject: string, frame: string, delta: boolean): void {
+  function publish(sessionId: string, frame: string, delta: boolean): void {
     if (usable()) return;
     try {
-      nc.publish(subject, frame, delta ? { headers: deltaHeaders } : undefined);
+      nc.publish(eventSubject(sessionId), frame, delta ? { headers: deltaHeaders } : undefined);
     } catch (error) {
-      log.warn({ err: error, subject }, 'publish failed');
+      log.warn({ err: error, sessionId }, 'publish failed');
     }
   }
 
@@ -221,7 +233,9 @@ export async function connectBus(options: BusOptions): Promise<Bus> {
         queue: OWNER_QUEUE,
         callback: (error, msg) => {
           if (error) return log.warn({ err: error, sessionId }, 'command subscription ended');
-          void answer(msg, sessionId, handler);
+          const answering = answer(msg, sessionId, handler);
+          inHand.add(answering);
+          void answering.finally(() => inHand.delete(answering));
         },
       });
       await settled();
@@ -245,8 +259,8 @@ export async function connectBus(options: BusOptions): Promise<Bus> {
       });
     },
 
-    publishEvent: (sessionId, frame) => publish(eventSubject(sessionId), frame, false),
-    publishDelta: (sessionId, frame) => publish(eventSubject(sessionId), frame, true),
+    publishEvent: (sessionId, frame) => publish(sessionId, frame, false),
+    publishDelta: (sessionId, frame) => publish(sessionId, frame, true),
 
     async followEvents(sessionId, onFrame) {
       const sub = nc.subscribe(eventSubject(sessionId), {
@@ -276,9 +290,10 @@ export async function connectBus(options: BusOptions): Promise<Bus> {
     close() {
       closing ??= (async () => {
         failWaiting(new BusUnavailable('the cluster bus is closed'));
+        const timer = new Promise<void>((resolve) => setTimeout(resolve, DRAIN_MS).unref());
+        await Promise.race([Promise.all(inHand), timer]);
         // A drain waits for the server; without one, it would wait for a reconnect.
         const drained = connected ? nc.drain() : nc.close();
-        const timer = new Promise<void>((resolve) => setTimeout(resolve, DRAIN_MS).unref());
         await Promise.race([drained.catch(() => undefined), timer]);
         if (!nc.isClosed()) await nc.close().catch(() => undefined);
         connected = false;

@@ -273,6 +273,21 @@ describe('the NATS bus while NATS restarts', () => {
     );
   });
 
+  it('answers the commands it has in hand before it closes', async () => {
+    const c = await connectBus({ url: server.url, nodeId: 'node-c', logger });
+    let started: () => void = () => {};
+    const handling = new Promise<void>((resolve) => (started = resolve));
+    await c.serveCommands('ses_closing', async () => {
+      started();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return { ok: true };
+    });
+    const reply = a.forward('ses_closing', request('r6'), 2_000);
+    await handling;
+    await c.close();
+    await expect(reply).resolves.toEqual({ ok: true });
+  });
+
   it('fails forwards once closed', async () => {
     const c = await connectBus({ url: server.url, nodeId: 'node-c', logger });
     await c.close();
