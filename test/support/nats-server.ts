@@ -55,7 +55,14 @@ async function launch(port: number, storeDir: string): Promise<ChildProcess> {
     if (output.length < 8_000) output += chunk.toString();
   });
   const failed = new Promise<never>((_, reject) => {
-    child.once('error', reject);
+    child.once('error', (error) =>
+      reject(
+        new Error(
+          `nats-server did not start from ${NATS_SERVER_PATH} (${error.message}): ` +
+            'apt-get install nats-server, or set NATS_SERVER_PATH',
+        ),
+      ),
+    );
     child.once('exit', (code) =>
       reject(new Error(`nats-server exited (${code}) before it was ready:\n${output}`)),
     );
