@@ -152,6 +152,14 @@ export function createMemoryStore(): Store {
           .map(clone),
       ),
     lastSeq: (sessionId) => Promise.resolve(events.get(sessionId)?.at(-1)?.seq ?? 0),
+    lastSeqs(ids) {
+      const seqs = new Map<string, number>();
+      for (const id of ids) {
+        const session = sessions.get(id);
+        if (session) seqs.set(id, session.last_seq);
+      }
+      return Promise.resolve(seqs);
+    },
     verifyChain: (sessionId) =>
       Promise.resolve(verifyEvents(sessionId, events.get(sessionId) ?? [])),
 

@@ -120,6 +120,15 @@ export async function openSqlStore(
       return rows.map(toSnapshotPart);
     },
     lastSeq: (id) => forSession(id, () => log.lastSeq(id)),
+    async lastSeqs(ids) {
+      if (ids.length === 0) return new Map();
+      const rows = await db.query(
+        `SELECT id, last_seq FROM sessions
+         WHERE id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::text::jsonb)))`,
+        [JSON.stringify(ids)],
+      );
+      return new Map(rows.map((row) => [String(row.id), Number(row.last_seq)]));
+    },
     verifyChain: (id) => forSession(id, () => log.verify(id)),
 
     // Rows on their own (a restore's repairs) take the same batched write as transitions.

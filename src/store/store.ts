@@ -205,6 +205,8 @@ export interface Store {
   /** The rows of these parts of a session's snapshot, in part and idx order. */
   readSnapshotParts(sessionId: string, parts: readonly string[]): Promise<SnapshotPart[]>;
   lastSeq(sessionId: string): Promise<number>;
+  /** The last stored seq of each of these sessions that exists (its row's), in one read. */
+  lastSeqs(ids: readonly string[]): Promise<Map<string, number>>;
   verifyChain(sessionId: string): Promise<ChainVerification>;
 
   upsertExecution(execution: ExecutionRecord): Promise<void>;
