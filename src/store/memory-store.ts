@@ -15,6 +15,15 @@ import type {
   TransitionRows,
 } from './store.ts';
 
+function nodeIdError(nodeId: string): Error | undefined {
+  try {
+    checkNodeId(nodeId);
+    return undefined;
+  } catch (error) {
+    return error as Error;
+  }
+}
+
 const TERMINAL_OR_IDLE = new Set(['idle', 'complete', 'cancelled', 'failed']);
 
 /** A Store in process memory: for unit tests of the runtime. Nothing survives the process. */
@@ -30,12 +39,17 @@ export function createMemoryStore(): Store {
   const clone = <T>(value: T): T => structuredClone(value);
 
   /** As the SQL store's fencing; one process has no other writer, but has claims and a lease. */
-  function refusal(sessionIds: readonly (string | undefined)[], what: string): Error | undefined {
-    const known = [...new Set(sessionIds.filter((id) => id !== undefined))];
+  function refusal(
+    named: readonly (string | undefined)[],
+    what: string,
+    also: readonly (string | undefined)[] = [],
+  ): Error | undefined {
+    const known = named.filter((id) => id !== undefined);
     if (known.length === 0 && held.fencing()) {
       return new Error(`in cluster mode a ${what} must name its session`);
     }
-    for (const id of known) {
+    for (const id of new Set([...known, ...also])) {
+      if (id === undefined) continue;
       const refused = held.refusal(id);
       if (refused) return refused;
     }
@@ -53,7 +67,10 @@ export function createMemoryStore(): Store {
     isAvailable: () => true,
 
     createSession({ owner_node, ...input }) {
-      if (owner_node !== undefined) checkNodeId(owner_node);
+      if (owner_node !== undefined) {
+        const invalid = nodeIdError(owner_node);
+        if (invalid) return Promise.reject(invalid);
+      }
       const now = new Date().toISOString();
       owners.set(input.id, { owner_node: owner_node ?? null, owner_epoch: owner_node ? 1 : 0 });
       if (owner_node !== undefined) held.hold(input.id, 1);
@@ -211,7 +228,7 @@ export function createMemoryStore(): Store {
       ),
     decideApproval(decision): Promise<DecideResult> {
       const approval = approvals.get(decision.request_id);
-      const refused = refusal([decision.session_id, approval?.session_id], 'decision');
+      const refused = refusal([decision.session_id], 'decision', [approval?.session_id]);
       if (refused) return Promise.reject(refused);
       if (!approval) return Promise.resolve({ ok: false, reason: 'not_found' });
       if (approval.status !== 'pending') {
@@ -260,7 +277,8 @@ export function createMemoryStore(): Store {
     },
 
     claimSession(id, nodeId, seenEpoch) {
-      checkNodeId(nodeId);
+      const invalid = nodeIdError(nodeId);
+      if (invalid) return Promise.reject(invalid);
       const now = owners.get(id);
       if (!now)
         return Promise.reject(new StoreError('session_not_found', `no session ${id} to claim`));

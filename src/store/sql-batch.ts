@@ -2,7 +2,7 @@ import type { OutboundEvent } from '../protocol/outbound.ts';
 import { GENESIS_HASH } from './event-chain.ts';
 import { inSession } from './driver-error.ts';
 import { createGroupCommit, DEFER } from './group-commit.ts';
-import { APPROVAL_COLUMNS, BATCH_WRITE } from './sql-batch-sql.ts';
+import { APPROVAL_COLUMNS, BATCH_WRITE, BATCH_WRITE_FENCED } from './sql-batch-sql.ts';
 import { createHeldEpochs, sessionMoved, type HeldEpochs } from './session-ownership.ts';
 import type { SqlExecutor, SqlQuerier } from './sql-executor.ts';
 import { toApproval } from './sql-rows.ts';
@@ -104,7 +104,20 @@ class BatchParams {
     );
   }
 
-  toSql(): string[] {
+  /** The statement and its parameters: fenced when the batch writes a session held here. */
+  toSql(): [string, string[]] {
+    return this.held.size === 0
+      ? [BATCH_WRITE, this.params()]
+      : [
+          BATCH_WRITE_FENCED,
+          [
+            ...this.params(),
+            JSON.stringify([...this.held].map(([session_id, epoch]) => ({ session_id, epoch }))),
+          ],
+        ];
+  }
+
+  private params(): string[] {
     const list = (rows: Iterable<string>) => `[${[...rows].join(',')}]`;
     return [
       list(this.events),
@@ -115,7 +128,6 @@ class BatchParams {
       list(this.starts.values()),
       list(this.outcomes.values()),
       list(this.parts),
-      JSON.stringify([...this.held].map(([session_id, epoch]) => ({ session_id, epoch }))),
     ];
   }
 }
@@ -331,7 +343,7 @@ export function createSqlBatch(
           return error as Error;
         }
       });
-      const rows = params.isEmpty() ? [] : await db.query(BATCH_WRITE, params.toSql());
+      const rows = params.isEmpty() ? [] : await db.query(...params.toSql());
       const won = new Map<string, ApprovalRecord>();
       const started = new Set<string>();
       /** Sessions written nothing of, for their epoch moved on: the epoch this batch held. */
