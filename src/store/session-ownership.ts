@@ -47,6 +47,8 @@ export interface HeldEpochs {
   refusal(sessionId: string): StoreError | undefined;
   /** Fencing mode is on: writes that name no session cannot be fenced, so they are refused. */
   fencing(): boolean;
+  /** Nothing held or lost and no fencing mode (single-process mode): no write is checked. */
+  idle(): boolean;
 }
 
 export function createHeldEpochs(): HeldEpochs {
@@ -69,6 +71,7 @@ export function createHeldEpochs(): HeldEpochs {
       return undefined;
     },
     fencing: () => leaseValid !== undefined,
+    idle: () => held.size === 0 && leaseValid === undefined,
   };
 }
 

@@ -12,8 +12,8 @@ const EXECUTION_COLUMNS =
 
 /**
  * The batch statement, with or without fencing: the variant without it is the statement as it
- * was before cluster mode, so single-process mode plans and runs nothing more (the filters
- * below cost 1-2 ms of planning per batch, measured at 100 sessions a batch).
+ * was before cluster mode, so single-process mode plans and runs nothing more (the fenced one
+ * took about 1.2 ms more a batch of 100 sessions on PostgreSQL 15: row locks and filters).
  */
 function batchWrite(fencing: boolean): string {
   /** A write's rows of sessions whose epoch moved on are left out. */

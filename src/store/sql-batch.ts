@@ -317,6 +317,8 @@ export function createSqlBatch(
     ];
     try {
       await loadHeads(db, sessionIds);
+      // Single-process mode checks nothing: no claim was ever made here.
+      const checking = !held.idle();
       const tip = new Map<string, Head>();
       const params = new BatchParams();
       const owned = new Set<string>();
@@ -333,7 +335,7 @@ export function createSqlBatch(
           return DEFER;
         }
         try {
-          const refused = fence(s, sessionsOf(s), params);
+          const refused = checking ? fence(s, sessionsOf(s), params) : undefined;
           if (refused) return refused;
           add(s, params, tip);
           for (const k of keys.own) owned.add(k);
@@ -361,13 +363,12 @@ export function createSqlBatch(
         // Unless a claim since took it again, under a new epoch.
         if (held.get(id) === epoch) held.lose(id);
       }
-      const moved = (id: string) =>
-        sessionMoved(id, `epoch ${fenced.get(id)} held here was taken over by a later claim`);
+      const moved = (id: string) => movedOn(id, fenced.get(id));
       return await Promise.all(
         submissions.map(async (s, i): Promise<Result | Error | typeof DEFER> => {
           const result = results[i];
           if (result instanceof Error || result === DEFER) return result;
-          const lost = sessionsOf(s).find((id) => fenced.has(id));
+          const lost = fenced.size > 0 ? sessionsOf(s).find((id) => fenced.has(id)) : undefined;
           if (lost !== undefined) return moved(lost);
           // The batch committed: a failed lookup of why a decision lost fails that call alone.
           if (s.kind === 'decision') {
@@ -413,7 +414,7 @@ export function createSqlBatch(
     const existing = toApproval(row);
     // Left out with its session, whose epoch moved on, by a decision that did not name it.
     if (fenced.has(existing.session_id)) {
-      throw sessionMoved(existing.session_id, 'a later claim took it over');
+      throw movedOn(existing.session_id, fenced.get(existing.session_id));
     }
     return { ok: false, reason: 'already_decided', approval: existing };
   }
@@ -482,6 +483,11 @@ export function createSqlBatch(
 }
 
 const GENESIS: Head = { seq: 0, hash: GENESIS_HASH };
+
+/** A write the statement left out: the epoch it held was not the session's any more. */
+function movedOn(sessionId: string, epoch: number | undefined): StoreError {
+  return sessionMoved(sessionId, `epoch ${epoch} held here was taken over by a later claim`);
+}
 
 function startJson(
   callId: string,
