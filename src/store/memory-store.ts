@@ -1,7 +1,12 @@
 import type { OutboundEvent } from '../protocol/outbound.ts';
 import { StoreError } from './store-error.ts';
 import { chainHash, GENESIS_HASH, verifyEvents } from './event-chain.ts';
-import { checkNodeId, createHeldEpochs, type Ownership } from './session-ownership.ts';
+import {
+  checkNodeId,
+  createHeldEpochs,
+  sessionMoved,
+  type Ownership,
+} from './session-ownership.ts';
 import type {
   ApprovalRecord,
   DecideResult,
@@ -279,6 +284,9 @@ export function createMemoryStore(): Store {
     claimSession(id, nodeId, seenEpoch) {
       const invalid = nodeIdError(nodeId);
       if (invalid) return Promise.reject(invalid);
+      if (!held.leaseValid()) {
+        return Promise.reject(sessionMoved(id, "this node's lease has lapsed"));
+      }
       const now = owners.get(id);
       if (!now)
         return Promise.reject(new StoreError('session_not_found', `no session ${id} to claim`));

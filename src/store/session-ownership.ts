@@ -47,6 +47,8 @@ export interface HeldEpochs {
   refusal(sessionId: string): StoreError | undefined;
   /** Fencing mode is on: writes that name no session cannot be fenced, so they are refused. */
   fencing(): boolean;
+  /** False once fencing mode's lease has lapsed: no write, nor claim, may go out. */
+  leaseValid(): boolean;
   /** Nothing held or lost and no fencing mode (single-process mode): no write is checked. */
   idle(): boolean;
 }
@@ -71,6 +73,7 @@ export function createHeldEpochs(): HeldEpochs {
       return undefined;
     },
     fencing: () => leaseValid !== undefined,
+    leaseValid: () => leaseValid?.() ?? true,
     idle: () => held.size === 0 && leaseValid === undefined,
   };
 }

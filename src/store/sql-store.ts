@@ -5,7 +5,7 @@ import { createSqlBatch } from './sql-batch.ts';
 import { APPROVAL_COLUMNS } from './sql-batch-sql.ts';
 import { createSqlEventLog } from './sql-event-log.ts';
 import type { SqlExecutor } from './sql-executor.ts';
-import { checkNodeId, createHeldEpochs } from './session-ownership.ts';
+import { checkNodeId, createHeldEpochs, sessionMoved } from './session-ownership.ts';
 import { StoreError } from './store-error.ts';
 import {
   toApproval,
@@ -180,6 +180,7 @@ export async function openSqlStore(
 
     async claimSession(id, nodeId, seenEpoch) {
       checkNodeId(nodeId);
+      if (!held.leaseValid()) throw sessionMoved(id, "this node's lease has lapsed");
       const [won] = await forSession(id, () =>
         db.query(
           `UPDATE sessions SET owner_node = $2, owner_epoch = owner_epoch + 1

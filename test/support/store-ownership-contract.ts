@@ -140,6 +140,10 @@ export function describeOwnership(
       expect(await store.lastSeq(mine)).toBe(1);
       expect((await store.getApproval(request.request_id))?.status).toBe('pending');
 
+      // Nor does it claim anything.
+      await expect(store.claimSession(unclaimed, 'node-a', 0)).rejects.toMatchObject({
+        code: 'session_moved',
+      });
       lease = true;
       expect(await store.claimSession(unclaimed, 'node-a', 0)).toEqual({ ok: true, epoch: 1 });
       await store.appendEvents([thinking(unclaimed, 1)]);
