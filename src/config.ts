@@ -33,6 +33,23 @@ const configSchema = z
     ),
     DATA_DIR: z.string().min(1).default('./data'),
     DB_LOCK_WAIT_MS: z.coerce.number().int().min(0).default(30_000),
+    /** Cluster mode: the NATS server(s), comma-separated; needs DATABASE_URL. */
+    NATS_URL: optionalString.pipe(
+      z
+        .string()
+        .regex(
+          /^(nats|tls):\/\/[^,\s]+(,(nats|tls):\/\/[^,\s]+)*$/,
+          'must be nats:// URLs, comma-separated',
+        )
+        .optional(),
+    ),
+    NODE_ID: optionalString.pipe(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, ".", "_" or "-"')
+        .optional(),
+    ),
+    CLUSTER_LEASE_MS: z.coerce.number().int().min(1_000).default(5_000),
     AUTH_MODE: z.enum(['dev', 'jwt']).optional(),
     JWT_SECRET: optionalString,
     JWT_JWKS_URL: optionalString.pipe(z.url().optional()),
@@ -81,6 +98,14 @@ const configSchema = z
         message: 'must be at least 32 characters',
       });
     }
+    if (env.NATS_URL !== undefined && env.DATABASE_URL === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['NATS_URL'],
+        message:
+          "cluster mode needs DATABASE_URL: the nodes share one PostgreSQL (PGlite is one process's database)",
+      });
+    }
     if (env.PLANNER === 'openai') {
       for (const name of ['OPENAI_BASE_URL', 'OPENAI_MODEL'] as const) {
         if (env[name] === undefined) {
@@ -94,6 +119,10 @@ const configSchema = z
       databaseUrl: env.DATABASE_URL,
       dataDir: env.DATA_DIR,
       dbLockWaitMs: env.DB_LOCK_WAIT_MS,
+      cluster:
+        env.NATS_URL === undefined
+          ? undefined
+          : { natsUrl: env.NATS_URL, nodeId: env.NODE_ID, leaseMs: env.CLUSTER_LEASE_MS },
       authMode,
       jwtSecret: env.JWT_SECRET,
       jwksUrl: env.JWT_JWKS_URL,

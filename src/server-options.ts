@@ -13,6 +13,15 @@ import type { Store } from './store/store.ts';
 /** How callers are authenticated (the same shape the authenticator takes). */
 export type AuthOptions = AuthConfig;
 
+export interface ClusterOptions {
+  /** NATS server URL(s), comma-separated (`nats://127.0.0.1:4222`). */
+  natsUrl: string;
+  /** This node's id (letters, digits, `.`, `_`, `-`); default `<host>-<pid>-<random>`. */
+  nodeId?: string | undefined;
+  /** A node that cannot heartbeat for this long stops its sessions; others may take them (default 5000). */
+  leaseMs?: number | undefined;
+}
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface ServerOptions {
@@ -37,6 +46,12 @@ export interface ServerOptions {
    * to stop before failing with `database_locked` (default 30000).
    */
   dbLockWaitMs?: number | undefined;
+  /**
+   * Cluster mode: several server processes on one PostgreSQL (`databaseUrl`, required), with
+   * NATS routing each session's commands to the node that owns it and its events to sockets
+   * on other nodes. Unset: one process, as always.
+   */
+  cluster?: ClusterOptions | undefined;
   /** Default `{ mode: 'dev' }`, refused on a non-loopback host. */
   auth?: AuthOptions | undefined;
   /**
@@ -83,6 +98,16 @@ const scalarSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   transport: z.enum(['auto', 'uws', 'portable']).default('auto'),
   metricsToken: z.string().min(1).optional(),
+  cluster: z
+    .object({
+      natsUrl: z.string().regex(/^(nats|tls):\/\//, 'must be a nats:// URL'),
+      nodeId: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, ".", "_" or "-"')
+        .optional(),
+      leaseMs: z.number().int().min(1_000).default(5_000),
+    })
+    .optional(),
 });
 
 const authSchema = z
@@ -123,6 +148,14 @@ export function resolveServerOptions(options: ServerOptions): ResolvedScalars & 
   if (options.planner !== undefined && typeof options.planner?.next !== 'function') {
     issues.push({ code: 'custom', path: ['planner'], message: 'must have a next() method' });
   }
+  if (options.cluster && options.databaseUrl === undefined) {
+    issues.push({
+      code: 'custom',
+      path: ['cluster'],
+      message:
+        "cluster mode needs databaseUrl: the nodes share one PostgreSQL (PGlite is one process's database)",
+    });
+  }
   if (options.store && (options.databaseUrl !== undefined || options.dataDir !== undefined)) {
     issues.push({ code: 'custom', path: ['store'], message: 'pass store or databaseUrl/dataDir' });
   }
@@ -150,6 +183,7 @@ export function serverOptionsFromConfig(config: Config): ServerOptions {
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     dbLockWaitMs: config.dbLockWaitMs,
+    cluster: config.cluster,
     logLevel: config.logLevel,
     approvalTtlMs: config.approvalTtlMs,
     ...(config.approvalPolicies ? { approvalPolicies: config.approvalPolicies } : {}),

@@ -8,7 +8,9 @@ import { createLogger } from './logger.ts';
 import { createSessionRuntime, type SessionRuntime } from './runtime/index.ts';
 import { createServer, createServerMetrics } from './server/index.ts';
 import { resolveServerOptions, type ServerOptions } from './server-options.ts';
+import { joinCluster, type JoinedCluster } from './cluster/join-cluster.ts';
 import { openStore } from './store/open-store.ts';
+import type { SqlStore } from './store/sql-store.ts';
 import type { Store } from './store/store.ts';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -61,12 +63,27 @@ export async function startApp(options: ServerOptions = {}): Promise<App> {
   }
   const auth = createAuthenticator(resolved.auth);
   const ownStore = !options.store;
+  const { cluster } = resolved;
+  // Cluster nodes share the database: no lock of one server per schema, a node row each.
   const store =
     options.store ??
-    (await openStore({ ...resolved, logger, serverLockWaitMs: resolved.dbLockWaitMs }));
+    (await openStore({
+      ...resolved,
+      logger,
+      serverLockWaitMs: cluster ? undefined : resolved.dbLockWaitMs,
+    }));
   let runtime: SessionRuntime | undefined;
   let server: ReturnType<typeof createServer> | undefined;
+  let joined: JoinedCluster | undefined;
   try {
+    if (cluster) {
+      joined = await joinCluster({
+        settings: cluster,
+        databaseUrl: resolved.databaseUrl ?? '',
+        store: store as SqlStore,
+        logger,
+      });
+    }
     const metrics = createServerMetrics();
     runtime = createSessionRuntime({
       store,
@@ -76,11 +93,14 @@ export async function startApp(options: ServerOptions = {}): Promise<App> {
       approvalTtlMs: resolved.approvalTtlMs,
       passivateAfterMs: resolved.passivateAfterMs,
       observe: metrics.observer,
+      placement: joined?.node.placement,
       ...(options.clock ? { clock: options.clock } : {}),
     });
-    const restored = await runtime.restoreActive();
+    const service = joined ? joined.serve(runtime) : runtime;
+    const restored = await service.restoreActive();
     server = createServer({
-      runtime,
+      runtime: service,
+      cluster: joined,
       auth,
       logger,
       limits: options.limits ?? {},
@@ -95,7 +115,15 @@ export async function startApp(options: ServerOptions = {}): Promise<App> {
     const tools = registry.list().map((t) => t.name);
     const transport = server.transport;
     logger.info(
-      { url, store: store.kind, auth: resolved.auth.mode, transport, restored, tools },
+      {
+        url,
+        store: store.kind,
+        auth: resolved.auth.mode,
+        transport,
+        restored,
+        tools,
+        ...(joined ? { node: joined.node.nodeId } : {}),
+      },
       'listening',
     );
 
@@ -111,6 +139,7 @@ export async function startApp(options: ServerOptions = {}): Promise<App> {
         closed ??= (async () => {
           running.server.close();
           await running.runtime.close();
+          await joined?.close();
           if (ownStore) await store.close();
         })();
         return closed;
@@ -119,6 +148,7 @@ export async function startApp(options: ServerOptions = {}): Promise<App> {
   } catch (error) {
     server?.close();
     await runtime?.close();
+    await joined?.close();
     if (ownStore) await store.close();
     throw error;
   }

@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { AppError, isAppError, toWireError } from '../errors.ts';
 import { decodeValue } from '../protocol/codec.ts';
 import type { Command } from '../protocol/inbound.ts';
+import { pendingApprovalSchema, type PendingApproval } from '../protocol/outbound.ts';
+import { sessionStates, type SessionState } from '../../machines/session.types.ts';
+import type { BallotView } from '../runtime/ballots.ts';
 
 /** A command forwarded to the session's owner: the validated inbound message and its sender. */
 export interface CommandRequest {
@@ -22,10 +25,54 @@ export interface CommandReplyError {
   data?: Record<string, unknown>;
 }
 
-/** The owner's answer: the command was applied (as `runtime.send` resolved), or why not. */
-export type CommandReply = { ok: true } | { ok: false; error: CommandReplyError };
+/**
+ * A read of the session as its owner holds it, for another node's socket (`connected`) or
+ * REST read: its state, pending approvals and their ballots as `view` (the voter) sees them.
+ */
+export interface ViewRequest {
+  view: { user_id: string; roles: string[] };
+  origin: string;
+}
+
+/** What travels on a session's command subject. */
+export type BusRequest = CommandRequest | ViewRequest;
+
+/** The owner's answer to a view request. */
+export interface SessionViewReply {
+  owner: string;
+  state: SessionState;
+  last_seq: number;
+  pending_approvals: PendingApproval[];
+  /** The live ballot of each pending request, as the voter of the request sees it. */
+  ballots: Record<string, BallotView>;
+}
+
+/**
+ * The owner's answer: the command was applied (as `runtime.send` resolved), or the view
+ * asked for, or why not.
+ */
+export type CommandReply =
+  { ok: true; view?: SessionViewReply } | { ok: false; error: CommandReplyError };
+export type BusReply = CommandReply;
 
 export type WireResult<T> = { ok: true; value: T } | { ok: false; message: string };
+
+const viewEnvelope = z.object({
+  view: z.object({
+    user_id: z.string().max(1_000),
+    roles: z.array(z.string().max(1_000)).max(1_000),
+  }),
+  origin: z.string().min(1).max(256),
+});
+
+const viewReplySchema = z.object({
+  owner: z.string(),
+  state: z.enum(sessionStates),
+  last_seq: z.number().int().nonnegative(),
+  pending_approvals: z.array(pendingApprovalSchema),
+  // Built by the owner's runtime (ballots.ts); checked for shape, not field by field.
+  ballots: z.record(z.string(), z.record(z.string(), z.unknown())),
+});
 
 const requestEnvelope = z.object({
   command: z.unknown(),
@@ -35,7 +82,7 @@ const requestEnvelope = z.object({
 });
 
 const replySchema = z.discriminatedUnion('ok', [
-  z.object({ ok: z.literal(true) }),
+  z.object({ ok: z.literal(true), view: viewReplySchema.optional() }),
   z.object({
     ok: z.literal(false),
     error: z.object({
@@ -50,13 +97,17 @@ const replySchema = z.discriminatedUnion('ok', [
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export const encodeRequest = (request: CommandRequest): string => JSON.stringify(request);
+export const encodeRequest = (request: BusRequest): string => JSON.stringify(request);
 export const encodeReply = (reply: CommandReply): string => JSON.stringify(reply);
 
 /** Bytes from the bus -> a forwarded command with a valid inbound message, or why not. */
-export function decodeRequest(data: Uint8Array | string): WireResult<CommandRequest> {
+export function decodeRequest(data: Uint8Array | string): WireResult<BusRequest> {
   const json = parse(data);
   if (!json.ok) return json;
+  if (typeof json.value === 'object' && json.value !== null && 'view' in json.value) {
+    const view = viewEnvelope.safeParse(json.value);
+    return view.success ? { ok: true, value: view.data } : invalid('view request', view.error);
+  }
   const envelope = requestEnvelope.safeParse(json.value);
   if (!envelope.success) return invalid('request', envelope.error);
   const decoded = decodeValue(envelope.data.command);
@@ -73,7 +124,14 @@ export function decodeReply(data: Uint8Array | string): WireResult<CommandReply>
   const reply = replySchema.safeParse(json.value);
   if (!reply.success) return invalid('reply', reply.error);
   const value = reply.data;
-  if (value.ok) return { ok: true, value: { ok: true } };
+  if (value.ok) {
+    if (!value.view) return { ok: true, value: { ok: true } };
+    const view = {
+      ...value.view,
+      ballots: value.view.ballots as unknown as Record<string, BallotView>,
+    };
+    return { ok: true, value: { ok: true, view } };
+  }
   // Rebuilt without the optional keys zod leaves undefined (exactOptionalPropertyTypes).
   const { code, message, status, retry_after_ms, data: extra } = value.error;
   const error: CommandReplyError = { code, message, status };

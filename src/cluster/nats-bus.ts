@@ -22,7 +22,7 @@ import {
   encodeRequest,
   replyOf,
   type CommandReply,
-  type CommandRequest,
+  type BusRequest,
 } from './command-wire.ts';
 
 /** `connected`: the state when a listener is added (given at once); then every change. */
@@ -34,7 +34,7 @@ export interface BusFrame {
   text: string;
 }
 
-export type CommandHandler = (request: CommandRequest) => Promise<CommandReply>;
+export type CommandHandler = (request: BusRequest) => Promise<CommandReply>;
 
 /** Ends a subscription; resolves once the server has dropped it (or now, if unreachable). */
 export type Unsubscribe = () => Promise<void>;
@@ -52,7 +52,7 @@ export interface Bus {
    * (nobody serves it), ForwardTimeout (no answer in time: it may have been applied),
    * BusUnavailable (no connection now: at once, no waiting for a reconnect), BadForwardReply.
    */
-  forward(sessionId: string, request: CommandRequest, timeoutMs: number): Promise<CommandReply>;
+  forward(sessionId: string, request: BusRequest, timeoutMs: number): Promise<CommandReply>;
   /** At most once, in order; dropped while disconnected (followers catch up from the log). */
   publishEvent(sessionId: string, frame: string): void;
   /** A `message_delta` (not stored; its seq is the last stored one), marked as such. */

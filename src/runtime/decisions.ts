@@ -66,6 +66,7 @@ export function decide(
       command.type === 'edit' ? command.edited_args : pending.original_args && pending.args;
     const decision: Decision = {
       request_id: command.request_id,
+      session_id: session.id,
       status: edited ? 'edited' : STATUS[command.type],
       decided_by: deciders,
       decided_at: new Date(deps.clock.now()).toISOString(),

@@ -24,6 +24,7 @@ export async function reconcileRestored(
     if (known.has(stale.request_id)) continue;
     await store.decideApproval({
       request_id: stale.request_id,
+      session_id: host.id,
       status: 'cancelled',
       decided_by: 'system',
       decided_at: new Date().toISOString(),

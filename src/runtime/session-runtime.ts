@@ -35,6 +35,9 @@ import { guardObserver, type RuntimeObserver } from './runtime-observer.ts';
 import { createExpiryScheduler } from './expiry-scheduler.ts';
 import { idleRule, SessionRetired } from './passivation.ts';
 import { createPassivator } from './passivator.ts';
+import type { Placement, ReleaseReason } from './placement.ts';
+import { withBallots } from './ballots.ts';
+import type { Ballots } from './session-service.ts';
 
 export interface SessionRuntimeDeps {
   store: Store;
@@ -50,6 +53,8 @@ export interface SessionRuntimeDeps {
   passivateAfterMs?: number;
   /** Plain callbacks for metrics (commit latency, stored events, failed writes). */
   observe?: Partial<RuntimeObserver> | undefined;
+  /** Cluster mode: which sessions this node may load (see placement.ts). Unset: all. */
+  placement?: Placement | undefined;
 }
 
 export interface SessionRuntime {
@@ -63,6 +68,8 @@ export interface SessionRuntime {
    */
   send(sessionId: string, command: Command, by: string, roles?: readonly string[]): Promise<void>;
   getApproval(requestId: string): Promise<ApprovalRecord | undefined>;
+  /** Approval records with the live ballot of each pending one, as the voter sees it. */
+  ballots: Ballots;
   /** The owner of a session, without loading its actor. */
   getSessionOwner(id: string): Promise<string | undefined>;
   /** The audit log: stored events with seq > afterSeq. */
@@ -83,7 +90,7 @@ export interface SessionRuntime {
    * Called when a session's host is dropped because an event could not be stored: whoever
    * holds it (a socket) lets go; the next getSession restores it from its stored snapshot.
    */
-  onSessionLost(listener: (sessionId: string) => void): () => void;
+  onSessionLost(listener: (sessionId: string, why: ReleaseReason) => void): () => void;
   /** Restores every session that was mid-flight when the process stopped. */
   restoreActive(): Promise<number>;
   activeCount(): number;
@@ -94,6 +101,13 @@ export interface SessionRuntime {
    * how many left memory (0 when passivation is off).
    */
   passivateIdle(): Promise<number>;
+  /**
+   * Cluster mode: drops the session's host at once, writing nothing more (another node owns
+   * it now); its sockets hear it through onSessionLost ('moved').
+   */
+  release(id: string): void;
+  /** The ids of the sessions in memory here. */
+  hosted(): string[];
   /** Sessions of `owner` held here that have not ended (complete, cancelled, failed). */
   liveSessionsOf(owner: string): number;
   /** How many sessions held in memory are in each state (every state, zeros included). */
@@ -105,12 +119,18 @@ export interface SessionRuntime {
 
 const ENDED = new Set(['complete', 'cancelled', 'failed']);
 
+/** A write refused because another node owns the session now (its epoch moved on). */
+function isMoved(error: unknown): boolean {
+  return (error as { code?: unknown } | undefined)?.code === 'session_moved';
+}
+
 export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
   const { store, logger } = deps;
   const clock = deps.clock ?? systemClock;
   const hosts = new Map<string, SessionHost>();
   const loading = new Map<string, Promise<SessionHost | undefined>>();
-  const lostListeners = new Set<(sessionId: string) => void>();
+  const lostListeners = new Set<(sessionId: string, why: ReleaseReason) => void>();
+  const { placement } = deps;
   const observe = guardObserver(deps.observe, logger);
   let closed = false;
   const passivateAfterMs = deps.passivateAfterMs ?? 0;
@@ -133,8 +153,9 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       rule,
       logger,
       observe,
-      left: (_host, deadlines) => {
+      left: (left, deadlines) => {
         for (const at of deadlines) expiries?.notice(at);
+        placement?.released(left.id, 'passivated');
       },
     });
 
@@ -166,6 +187,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
         }
         const result = await store.decideApproval({
           request_id: requestId,
+          session_id: sessionId,
           status: 'expired',
           decided_by: 'system',
           decided_at: new Date(clock.now()).toISOString(),
@@ -199,6 +221,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       record,
     );
     hosts.set(record.id, started);
+    placement?.hosted(started);
     return started;
   }
 
@@ -208,14 +231,26 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
    * hear of it after the command that broke it has had its answer.
    */
   function lose(id: string, broken: SessionHost): void {
-    if (hosts.get(id) !== broken) return;
+    const why = isMoved(broken.failure()) ? 'moved' : 'lost';
+    drop(id, broken, why);
+    if (why === 'lost') restoreLater(id);
+  }
+
+  /**
+   * Takes a host out of memory at once and stops it: after a failed write, or because another
+   * node owns the session now (its write was fenced, or this node's lease ran out).
+   */
+  function drop(id: string, gone: SessionHost, why: 'moved' | 'lost'): void {
+    if (hosts.get(id) !== gone) return;
     hosts.delete(id);
-    logger.warn({ sessionId: id }, 'session dropped after a failed write; it will be restored');
-    broken.stop().catch(() => undefined);
+    if (why === 'moved') logger.info({ sessionId: id }, 'session moved to another node');
+    else
+      logger.warn({ sessionId: id }, 'session dropped after a failed write; it will be restored');
+    gone.stop().catch(() => undefined);
+    placement?.released(id, why);
     setImmediate(() => {
-      for (const listener of lostListeners) listener(id);
+      for (const listener of lostListeners) listener(id, why);
     });
-    restoreLater(id);
   }
 
   /**
@@ -236,7 +271,9 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
 
   /** `known`: the record, when the caller already read it (restore at start). */
   async function load(id: string, known?: SessionRecord): Promise<SessionHost | undefined> {
-    const stored = known ?? (await store.getSession(id));
+    // Owned here first, then read: no write of a former owner can follow the read.
+    if (placement) await placement.acquire(id);
+    const stored = (placement ? undefined : known) ?? (await store.getSession(id));
     if (!stored) return undefined;
     const parts = await store.readSnapshotParts(id, partsNamed(stored.snapshot));
     const record = { ...stored, snapshot: joinSnapshot(stored.snapshot, parts) };
@@ -306,6 +343,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
         for (const pending of session.pendingApprovals()) {
           await store.decideApproval({
             request_id: pending.request_id,
+            session_id: sessionId,
             status: 'cancelled',
             decided_by: by,
             decided_at: new Date(clock.now()).toISOString(),
@@ -332,6 +370,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
         owner,
         state: 'idle',
         machine_version: SESSION_MACHINE_VERSION,
+        ...(placement ? { owner_node: placement.nodeId } : {}),
       });
       return host(record);
     },
@@ -347,6 +386,7 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       }
     },
     getApproval: (requestId) => store.getApproval(requestId),
+    ballots: (approvals, voter) => withBallots(approvals, (id) => getSession(id), voter),
     getSessionOwner: async (id) => hosts.get(id)?.owner ?? (await store.getSession(id))?.owner,
     readEvents: (sessionId, afterSeq, limit) => store.readEvents(sessionId, afterSeq, limit),
     listApprovals: (filter) => store.listApprovals(filter),
@@ -397,11 +437,17 @@ export function createSessionRuntime(deps: SessionRuntimeDeps): SessionRuntime {
       for (const host of hosts.values()) pending += host.pendingApprovals().length;
       return pending;
     },
+    release(id) {
+      const held = hosts.get(id);
+      if (held) drop(id, held, 'moved');
+    },
+    hosted: () => [...hosts.keys()],
     async close() {
       closed = true;
       expiries?.close();
       await passivator?.close();
       await Promise.all([...hosts.values()].map((h) => h.stop()));
+      for (const id of hosts.keys()) placement?.released(id, 'closed');
       hosts.clear();
     },
   };

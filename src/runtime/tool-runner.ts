@@ -88,12 +88,10 @@ async function runRestored(
     // Cancelled during the start record: recorded as failed, for it never ran.
     if (context.signal.aborted) throw abortError(context.signal);
     const result = await deps.registry.run(call.tool, call.args, context);
-    await deps.store.recordToolOutcome({
-      status: 'succeeded',
-      call_id: call.call_id,
-      tool: call.tool,
-      result,
-    });
+    await deps.store.recordToolOutcome(
+      { status: 'succeeded', call_id: call.call_id, tool: call.tool, result },
+      input.session_id,
+    );
     return result;
   } catch (error) {
     await recordFailure(deps, input, error);
@@ -102,12 +100,15 @@ async function runRestored(
 }
 
 function recordFailure(deps: ToolRunnerDeps, input: ToolInput, error: unknown): Promise<void> {
-  return deps.store.recordToolOutcome({
-    status: 'failed',
-    call_id: input.call.call_id,
-    tool: input.call.tool,
-    error: error instanceof Error ? error.message : String(error),
-  });
+  return deps.store.recordToolOutcome(
+    {
+      status: 'failed',
+      call_id: input.call.call_id,
+      tool: input.call.tool,
+      error: error instanceof Error ? error.message : String(error),
+    },
+    input.session_id,
+  );
 }
 
 function outcomeUnknown(deps: ToolRunnerDeps, input: ToolInput): ToolOutcomeUnknown {

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/index.ts';
-import type { SessionHost } from '../runtime/index.ts';
+import type { SessionView } from '../runtime/index.ts';
 
 /** What the core keeps per socket; adapters hold it and never read it. */
 export interface SocketState {
   id: number;
   principal: Principal;
-  session: SessionHost;
+  session: SessionView;
   afterSeq: number | null;
   log: Logger;
   closed: boolean;

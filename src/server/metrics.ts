@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { OutboundEvent } from '../protocol/outbound.ts';
 import type { RuntimeObserver, SessionRuntime } from '../runtime/index.ts';
+import type { ClusterView } from './cluster-view.ts';
 
 /** What the socket hub and the HTTP handler report: plain calls, no metrics library. */
 export interface ServerMeter {
@@ -17,6 +18,7 @@ export interface MetricsSources {
   runtime: Pick<SessionRuntime, 'statesInMemory' | 'pendingApprovalsInMemory'>;
   transport(): string;
   socketsOpen(): number;
+  cluster?: ClusterView | undefined;
 }
 
 export interface ServerMetrics {
@@ -142,6 +144,44 @@ export function createServerMetrics(): ServerMetrics {
     help: 'Session actors brought back from their stored snapshot (on demand or at start)',
     registers,
   });
+  const cluster = () => sources?.cluster?.status();
+  new Gauge({
+    name: 'hitl_cluster_owned_sessions',
+    help: 'Cluster mode: sessions this node owns and holds in memory',
+    registers,
+    collect() {
+      this.set(cluster()?.owned_sessions ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'hitl_cluster_followed_sessions',
+    help: 'Cluster mode: sessions owned elsewhere whose events this node follows for its sockets',
+    registers,
+    collect() {
+      this.set(cluster()?.followed_sessions ?? 0);
+    },
+  });
+  const clusterCounts = {
+    claims: 'Cluster mode: sessions this node claimed (epoch bumped)',
+    forwarded: 'Cluster mode: commands forwarded to the owning node over NATS',
+    served: 'Cluster mode: commands from other nodes applied here',
+    takeovers: 'Cluster mode: active sessions of dead nodes taken over here',
+    gap_fills: 'Cluster mode: events a follower read from the log (frames NATS lost)',
+  } as const;
+  for (const [name, help] of Object.entries(clusterCounts) as [
+    keyof typeof clusterCounts,
+    string,
+  ][]) {
+    new Counter({
+      name: `hitl_cluster_${name}_total`,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(cluster()?.counters[name] ?? 0);
+      },
+    });
+  }
   const storeErrors = new Counter({
     name: 'hitl_store_errors_total',
     help: 'Store failures: events not stored (commit), store errors answered as 5xx (request)',

@@ -2,18 +2,20 @@ import { z } from 'zod';
 import { canAccess, type Authenticator, type Principal } from '../auth/index.ts';
 import { AppError } from '../errors.ts';
 import { decodeValue } from '../protocol/codec.ts';
-import { withBallots, type SessionHost, type SessionRuntime } from '../runtime/index.ts';
+import type { SessionView, SessionService } from '../runtime/index.ts';
 import type { ApprovalRecord } from '../store/store.ts';
 import { bearerToken, jsonAnswer, parseJsonBody, type RequestInfo } from './http.ts';
 import { parseQuery } from './query.ts';
+import type { ClusterView } from './cluster-view.ts';
 import type { Route } from './router.ts';
 import type { UserLimiter } from './user-limits.ts';
 
 export interface RestDeps {
-  runtime: SessionRuntime;
+  runtime: SessionService;
   auth: Authenticator;
   users: UserLimiter;
   isReady: () => Promise<boolean>;
+  cluster?: ClusterView | undefined;
 }
 
 const eventsQuery = z.object({
@@ -31,7 +33,7 @@ export function restRoutes(deps: RestDeps): Route[] {
   const who = (request: RequestInfo) => auth.authenticate(bearerToken(request.authorization));
 
   /** The session if the caller may see it; 404 for both "none" and "not yours". */
-  async function visibleSession(id: string, principal: Principal): Promise<SessionHost> {
+  async function visibleSession(id: string, principal: Principal): Promise<SessionView> {
     const session = await runtime.getSession(id);
     if (!session || !canAccess(principal, session.owner)) {
       throw new AppError('session_not_found', `no session ${id}`, 404);
@@ -39,7 +41,7 @@ export function restRoutes(deps: RestDeps): Route[] {
     return session;
   }
 
-  const describe = (session: SessionHost) => ({
+  const describe = (session: SessionView) => ({
     id: session.id,
     owner: session.owner,
     state: session.state(),
@@ -90,7 +92,7 @@ export function restRoutes(deps: RestDeps): Route[] {
         const all = await runtime.listApprovals(query.status ? { status: query.status } : {});
         const visible = await filterVisible(all, principal);
         // Pending ones with their votes so far and whether the caller may vote, from the session.
-        const approvals = await withBallots(visible, (id) => runtime.getSession(id), principal);
+        const approvals = await runtime.ballots(visible, principal);
         return jsonAnswer(200, { approvals });
       },
     },
@@ -113,9 +115,7 @@ export function restRoutes(deps: RestDeps): Route[] {
           throw new AppError('approval_not_found', `no approval request ${requestId}`, 404);
         await runtime.send(approval.session_id, command, principal.user_id, principal.roles);
         const after = await runtime.getApproval(requestId);
-        const [answer] = after
-          ? await withBallots([after], (id) => runtime.getSession(id), principal)
-          : [];
+        const [answer] = after ? await runtime.ballots([after], principal) : [];
         return jsonAnswer(200, answer);
       },
     })),
@@ -129,10 +129,15 @@ export function restRoutes(deps: RestDeps): Route[] {
       path: '/readyz',
       handler: async () =>
         (await deps.isReady())
-          ? jsonAnswer(200, { status: 'ready', store: runtime.store.kind })
-          : jsonAnswer(503, { status: 'not_ready', store: runtime.store.kind }),
+          ? jsonAnswer(200, { status: 'ready', ...readiness() })
+          : jsonAnswer(503, { status: 'not_ready', ...readiness() }),
     },
   ];
+
+  function readiness() {
+    const store = runtime.store.kind;
+    return deps.cluster ? { store, cluster: deps.cluster.status() } : { store };
+  }
 
   async function filterVisible(
     approvals: ApprovalRecord[],

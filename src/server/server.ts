@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/index.ts';
-import type { SessionRuntime } from '../runtime/index.ts';
+import type { ClusterView } from './cluster-view.ts';
+import type { SessionService } from '../runtime/index.ts';
 import { DEFAULT_SOCKET_LIMITS, type SocketLimits } from './connection.ts';
 import { createServerMetrics, type ServerMetrics } from './metrics.ts';
 import { metricsRoutes } from './metrics-route.ts';
@@ -16,7 +17,7 @@ import { createUwsTransport } from './uws/uws-transport.ts';
 import { createUserLimiter, DEFAULT_USER_LIMITS, type UserLimits } from './user-limits.ts';
 
 export interface ServerDeps {
-  runtime: SessionRuntime;
+  runtime: SessionService;
   auth: Authenticator;
   logger: Logger;
   limits?: Partial<ServerLimits>;
@@ -29,6 +30,8 @@ export interface ServerDeps {
   metrics?: ServerMetrics;
   /** With jwt auth, the bearer token `GET /metrics` requires; unset: no `/metrics` route. */
   metricsToken?: string | undefined;
+  /** Cluster mode: this node, for /readyz and /metrics. */
+  cluster?: ClusterView | undefined;
 }
 
 /** Every limit of the server: per socket, and per user across their sockets and requests. */
@@ -68,8 +71,10 @@ export function createServer(deps: ServerDeps): Server {
     runtime,
     auth,
     users,
+    cluster: deps.cluster,
     isReady: async () => {
       if (closing) return false;
+      if (deps.cluster && !deps.cluster.ready()) return false;
       try {
         await runtime.store.ping();
         return true;
@@ -91,7 +96,12 @@ export function createServer(deps: ServerDeps): Server {
       ? createUwsTransport(choice.build, transportDeps)
       : createPortableTransport(transportDeps);
   transport = running;
-  metrics.bind({ runtime, transport: () => running.name, socketsOpen: () => hub.connections() });
+  metrics.bind({
+    runtime,
+    transport: () => running.name,
+    socketsOpen: () => hub.connections(),
+    cluster: deps.cluster,
+  });
 
   return {
     transport: running.name,

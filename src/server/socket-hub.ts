@@ -4,7 +4,7 @@ import { AppError, toWireError } from '../errors.ts';
 import { decodeInbound } from '../protocol/codec.ts';
 import { eventFrame } from '../protocol/event-frame.ts';
 import type { OutboundEvent, OutboundOf } from '../protocol/outbound.ts';
-import type { SessionHost, SessionRuntime } from '../runtime/index.ts';
+import type { SessionService, SessionView } from '../runtime/index.ts';
 import type { Connection, SocketLimits, SocketState } from './connection.ts';
 import { replayPace, SocketClosed } from './replay-pace.ts';
 import { createUpgradeChecks } from './upgrade-checks.ts';
@@ -12,7 +12,7 @@ import type { ServerMeter } from './metrics.ts';
 import type { UserLimiter, UserLimits } from './user-limits.ts';
 
 export interface SocketHubDeps {
-  runtime: SessionRuntime;
+  runtime: SessionService;
   auth: Authenticator;
   logger: Logger;
   limits: SocketLimits;
@@ -51,7 +51,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
   const { runtime, logger, limits, users } = deps;
   const sockets = new Set<Connection>();
   /** Hosts with a publisher: a restored session is a new host and gets its own. */
-  const published = new WeakSet<SessionHost>();
+  const published = new WeakSet<SessionView>();
   /** Sockets on each session's topic, so a broadcast counts one frame per socket. */
   const onTopic = new Map<string, number>();
   const subscribed = new WeakSet<Connection>();
@@ -77,15 +77,20 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
   // A session whose host was dropped (a failed write) comes back from its snapshot as a new
   // host: its sockets are closed with 1012 so that they resume with last_seq from the log, and
   // the next socket gets a publisher bound to the new host.
-  runtime.onSessionLost((sessionId) => {
+  // In cluster mode a session whose write was fenced (another node owns it now) is closed the
+  // same way: the client reconnects, to any node, and resumes with last_seq.
+  runtime.onSessionLost((sessionId, why) => {
+    const reason =
+      why === 'moved'
+        ? 'session moved to another node: resume with last_seq'
+        : 'session restored: resume with last_seq';
     for (const conn of sockets) {
-      if (conn.state.session.id === sessionId)
-        conn.end(1012, 'session restored: resume with last_seq');
+      if (conn.state.session.id === sessionId) conn.end(1012, reason);
     }
   });
 
   /** One broadcast per session: every live socket of it is subscribed to its topic. */
-  function ensurePublisher(session: SessionHost): void {
+  function ensurePublisher(session: SessionView): void {
     if (published.has(session)) return;
     published.add(session);
     session

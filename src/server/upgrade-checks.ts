@@ -1,14 +1,14 @@
 import { canAccess, type Authenticator } from '../auth/index.ts';
 import { AppError } from '../errors.ts';
 import type { Logger } from 'pino';
-import type { SessionRuntime } from '../runtime/index.ts';
+import type { SessionService } from '../runtime/index.ts';
 import type { SocketLimits, SocketState } from './connection.ts';
 import { bearerToken } from './http.ts';
 import type { UpgradeRequest } from './socket-hub.ts';
 import type { UserLimiter } from './user-limits.ts';
 
 export interface UpgradeCheckDeps {
-  runtime: SessionRuntime;
+  runtime: SessionService;
   auth: Authenticator;
   logger: Logger;
   limits: Pick<SocketLimits, 'maxConnections'>;

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import postgres from 'postgres';
 import type { Logger } from 'pino';
+import { backendPid, openLockConnection } from './lock-connection.ts';
 import { StoreError } from './store-error.ts';
 
 /** One key per database and schema: servers on other schemas never wait for each other. */
@@ -34,15 +35,11 @@ export interface DatabaseLock {
  * their own copy of a session and refuse each other's writes. Resolves with the held lock.
  */
 export async function acquireDatabaseLock(options: DatabaseLockOptions): Promise<DatabaseLock> {
-  const sql = postgres(options.url, {
-    max: 1,
-    onnotice: () => {},
-    // The connection is the lock: never recycled (idle_timeout is off by default too).
-    max_lifetime: null,
-    connection: {
-      application_name: `hitl-runtime pid ${process.pid} on ${hostname()}`,
-      ...(options.schema === undefined ? {} : { search_path: options.schema }),
-    },
+  // The connection is the lock.
+  const sql = openLockConnection({
+    url: options.url,
+    schema: options.schema,
+    applicationName: `hitl-runtime pid ${process.pid} on ${hostname()}`,
   });
   const release = () => sql.end({ timeout: 5 });
   try {
@@ -123,11 +120,6 @@ async function keep(sql: postgres.Sql, options: DatabaseLockOptions): Promise<Da
       await sql.end({ timeout: 5 });
     },
   };
-}
-
-async function backendPid(sql: postgres.Sql): Promise<number> {
-  const [row] = await sql.unsafe<{ pid: number }[]>('SELECT pg_backend_pid() AS pid');
-  return row?.pid ?? 0;
 }
 
 async function currentSchema(sql: postgres.Sql): Promise<string> {

@@ -1,6 +1,12 @@
 import type { OutboundEvent } from '../protocol/outbound.ts';
 import { StoreError } from './store-error.ts';
 import { chainHash, GENESIS_HASH, verifyEvents } from './event-chain.ts';
+import {
+  checkNodeId,
+  createHeldEpochs,
+  sessionMoved,
+  type Ownership,
+} from './session-ownership.ts';
 import type {
   ApprovalRecord,
   DecideResult,
@@ -14,6 +20,15 @@ import type {
   TransitionRows,
 } from './store.ts';
 
+function nodeIdError(nodeId: string): Error | undefined {
+  try {
+    checkNodeId(nodeId);
+    return undefined;
+  } catch (error) {
+    return error as Error;
+  }
+}
+
 const TERMINAL_OR_IDLE = new Set(['idle', 'complete', 'cancelled', 'failed']);
 
 /** A Store in process memory: for unit tests of the runtime. Nothing survives the process. */
@@ -24,7 +39,27 @@ export function createMemoryStore(): Store {
   const executions = new Map<string, ExecutionRecord>();
   const outcomes = new Map<string, ToolOutcome>();
   const parts = new Map<string, SnapshotPart>();
+  const owners = new Map<string, Ownership>();
+  const held = createHeldEpochs();
   const clone = <T>(value: T): T => structuredClone(value);
+
+  /** As the SQL store's fencing; one process has no other writer, but has claims and a lease. */
+  function refusal(
+    named: readonly (string | undefined)[],
+    what: string,
+    also: readonly (string | undefined)[] = [],
+  ): Error | undefined {
+    const known = named.filter((id) => id !== undefined);
+    if (known.length === 0 && held.fencing()) {
+      return new Error(`in cluster mode a ${what} must name its session`);
+    }
+    for (const id of new Set([...known, ...also])) {
+      if (id === undefined) continue;
+      const refused = held.refusal(id);
+      if (refused) return refused;
+    }
+    return undefined;
+  }
 
   /** As the SQL store: a request id already there keeps its row (and its decision). */
   function insertApproval(approval: ApprovalRecord): void {
@@ -36,8 +71,14 @@ export function createMemoryStore(): Store {
     ping: () => Promise.resolve(),
     isAvailable: () => true,
 
-    createSession(input) {
+    createSession({ owner_node, ...input }) {
+      if (owner_node !== undefined) {
+        const invalid = nodeIdError(owner_node);
+        if (invalid) return Promise.reject(invalid);
+      }
       const now = new Date().toISOString();
+      owners.set(input.id, { owner_node: owner_node ?? null, owner_epoch: owner_node ? 1 : 0 });
+      if (owner_node !== undefined) held.hold(input.id, 1);
       const record: SessionRecord = {
         ...input,
         snapshot: null,
@@ -88,6 +129,17 @@ export function createMemoryStore(): Store {
       snapshot?: SnapshotWrite,
       rows: TransitionRows = {},
     ) {
+      const refused = refusal(
+        [
+          ...batch.map((e) => e.session_id),
+          snapshot?.session_id,
+          ...[rows.approvals, rows.executions, rows.parts, rows.toolStarts].flatMap((list) =>
+            (list ?? []).map((row) => row.session_id),
+          ),
+        ],
+        'append',
+      );
+      if (refused) return Promise.reject(refused);
       const next = new Map<string, number>();
       for (const event of batch) {
         const last = next.get(event.session_id) ?? events.get(event.session_id)?.at(-1)?.seq ?? 0;
@@ -164,11 +216,15 @@ export function createMemoryStore(): Store {
       Promise.resolve(verifyEvents(sessionId, events.get(sessionId) ?? [])),
 
     upsertExecution(execution) {
+      const refused = refusal([execution.session_id], 'execution');
+      if (refused) return Promise.reject(refused);
       executions.set(execution.execution_id, clone(execution));
       return Promise.resolve();
     },
 
     createApproval(approval) {
+      const refused = refusal([approval.session_id], 'approval');
+      if (refused) return Promise.reject(refused);
       insertApproval(approval);
       return Promise.resolve();
     },
@@ -185,6 +241,8 @@ export function createMemoryStore(): Store {
       ),
     decideApproval(decision): Promise<DecideResult> {
       const approval = approvals.get(decision.request_id);
+      const refused = refusal([decision.session_id], 'decision', [approval?.session_id]);
+      if (refused) return Promise.reject(refused);
       if (!approval) return Promise.resolve({ ok: false, reason: 'not_found' });
       if (approval.status !== 'pending') {
         return Promise.resolve({ ok: false, reason: 'already_decided', approval: clone(approval) });
@@ -217,15 +275,50 @@ export function createMemoryStore(): Store {
     },
 
     getToolOutcome: (callId) => Promise.resolve(clone(outcomes.get(callId))),
-    recordToolStart(outcome) {
+    recordToolStart(outcome, sessionId) {
+      const refused = refusal([sessionId], 'tool start');
+      if (refused) return Promise.reject(refused);
       if (outcomes.has(outcome.call_id)) return Promise.resolve(false);
       outcomes.set(outcome.call_id, clone(outcome));
       return Promise.resolve(true);
     },
-    recordToolOutcome(outcome) {
+    recordToolOutcome(outcome, sessionId) {
+      const refused = refusal([sessionId], 'tool outcome');
+      if (refused) return Promise.reject(refused);
       outcomes.set(outcome.call_id, clone(outcome));
       return Promise.resolve();
     },
+
+    claimSession(id, nodeId, seenEpoch) {
+      const invalid = nodeIdError(nodeId);
+      if (invalid) return Promise.reject(invalid);
+      if (!held.leaseValid()) {
+        return Promise.reject(sessionMoved(id, "this node's lease has lapsed"));
+      }
+      const now = owners.get(id);
+      if (!now)
+        return Promise.reject(new StoreError('session_not_found', `no session ${id} to claim`));
+      if (now.owner_epoch !== seenEpoch) {
+        const mine = now.owner_node === nodeId && now.owner_epoch === held.get(id);
+        if (held.get(id) !== undefined && !mine) held.lose(id);
+        return Promise.resolve({ ok: false, ...now });
+      }
+      const epoch = seenEpoch + 1;
+      owners.set(id, { owner_node: nodeId, owner_epoch: epoch });
+      held.hold(id, epoch);
+      return Promise.resolve({ ok: true, epoch });
+    },
+    releaseSession: (id) => held.forget(id),
+    disownSession(id, nodeId) {
+      const epoch = held.get(id);
+      held.forget(id);
+      const now = owners.get(id);
+      if (now && now.owner_node === nodeId && now.owner_epoch === epoch)
+        owners.set(id, { owner_node: null, owner_epoch: now.owner_epoch });
+      return Promise.resolve();
+    },
+    getOwnership: (id) => Promise.resolve(clone(owners.get(id))),
+    fenceWrites: (leaseValid) => held.fence(leaseValid),
 
     close: () => Promise.resolve(),
   };

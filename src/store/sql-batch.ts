@@ -2,7 +2,8 @@ import type { OutboundEvent } from '../protocol/outbound.ts';
 import { GENESIS_HASH } from './event-chain.ts';
 import { inSession } from './driver-error.ts';
 import { createGroupCommit, DEFER } from './group-commit.ts';
-import { APPROVAL_COLUMNS, BATCH_WRITE } from './sql-batch-sql.ts';
+import { APPROVAL_COLUMNS, BATCH_WRITE, BATCH_WRITE_FENCED } from './sql-batch-sql.ts';
+import { createHeldEpochs, sessionMoved, type HeldEpochs } from './session-ownership.ts';
 import type { SqlExecutor, SqlQuerier } from './sql-executor.ts';
 import { toApproval } from './sql-rows.ts';
 import { StoreError } from './store-error.ts';
@@ -33,8 +34,30 @@ type Submission = { key: string; session_id?: string } & (
     }
   | { kind: 'decision'; decision: Decision }
   | { kind: 'tool_start'; session_id: string; start: ToolStart }
-  | { kind: 'tool_outcome'; outcome: Exclude<ToolOutcome, ToolStart> }
+  | { kind: 'tool_outcome'; session_id?: string; outcome: Exclude<ToolOutcome, ToolStart> }
 );
+
+/** The sessions a submission writes (none known: a decision or outcome that names none). */
+function sessionsOf(s: Submission): string[] {
+  switch (s.kind) {
+    case 'append':
+      return [
+        ...new Set([
+          s.session_id,
+          ...s.events.map((e) => e.session_id),
+          ...(s.snapshot ? [s.snapshot.session_id] : []),
+          ...(s.rows.approvals ?? []).map((a) => a.session_id),
+          ...(s.rows.executions ?? []).map((e) => e.session_id),
+          ...(s.rows.parts ?? []).map((p) => p.session_id),
+          ...(s.rows.toolStarts ?? []).map((t) => t.session_id),
+        ]),
+      ];
+    case 'decision':
+      return s.decision.session_id === undefined ? [] : [s.decision.session_id];
+    default:
+      return s.session_id === undefined ? [] : [s.session_id];
+  }
+}
 
 type Result = undefined | boolean | DecideResult | AppendResult;
 
@@ -69,6 +92,8 @@ class BatchParams {
   readonly starts = new Map<string, string>();
   readonly outcomes = new Map<string, string>();
   readonly parts: string[] = [];
+  /** The held epoch of each session written, for the statement to check. */
+  readonly held = new Map<string, number>();
 
   isEmpty(): boolean {
     return (
@@ -85,7 +110,20 @@ class BatchParams {
     );
   }
 
-  toSql(): string[] {
+  /** The statement and its parameters: fenced when the batch writes a session held here. */
+  toSql(): [string, string[]] {
+    return this.held.size === 0
+      ? [BATCH_WRITE, this.params()]
+      : [
+          BATCH_WRITE_FENCED,
+          [
+            ...this.params(),
+            JSON.stringify([...this.held].map(([session_id, epoch]) => ({ session_id, epoch }))),
+          ],
+        ];
+  }
+
+  private params(): string[] {
     const list = (rows: Iterable<string>) => `[${[...rows].join(',')}]`;
     return [
       list(this.events),
@@ -108,9 +146,11 @@ export interface SqlBatch {
   ): Promise<AppendResult>;
   decide(decision: Decision): Promise<DecideResult>;
   recordToolStart(start: ToolStart, sessionId: string): Promise<boolean>;
-  recordToolOutcome(outcome: Exclude<ToolOutcome, ToolStart>): Promise<void>;
+  recordToolOutcome(outcome: Exclude<ToolOutcome, ToolStart>, sessionId?: string): Promise<void>;
   /** A session just inserted has no events: its first append needs no lookup of its head. */
   created(sessionId: string): void;
+  /** Drops the session's cached chain head: another writer may have appended since. */
+  forgetHead(sessionId: string): void;
   /** Waits for batches in flight; later writes are refused. */
   close(): Promise<void>;
 }
@@ -119,11 +159,16 @@ export interface SqlBatch {
  * Every write of the store, group-committed: the submissions of many sessions go out as one
  * statement (one transaction, one round trip) per batch, and up to PIPELINE_DEPTH batches are
  * in flight at once, each session's writes in order. Each session's chain head is cached after
- * its first use, which assumes one process writes a session at a time (the database lock). A
- * failed batch drops the heads it touched, so they reload from the table.
+ * its first use, which assumes one process writes a session at a time (the database lock, or
+ * in cluster mode the session's claim: `held` are the epochs the statement checks). A failed
+ * batch drops the heads it touched, so they reload from the table.
  */
-export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } = {}): SqlBatch {
+export function createSqlBatch(
+  db: SqlExecutor,
+  options: { pipeline?: number; held?: HeldEpochs } = {},
+): SqlBatch {
   const heads = new Map<string, Head>();
+  const held = options.held ?? createHeldEpochs();
   let closed = false;
 
   async function loadHeads(q: SqlQuerier, sessionIds: readonly string[]): Promise<void> {
@@ -171,7 +216,7 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
           (t) => [t.call_id, startJson(t.call_id, t.session_id, t.tool, t.args, what)] as const,
         );
         const outcomes = (s.rows.toolOutcomes ?? []).map(
-          (o) => [o.call_id, outcomeJson(o, what)] as const,
+          (o) => [o.call_id, outcomeJson(o, s.session_id, what)] as const,
         );
         // Nothing above threw: the submission goes in whole.
         params.events.push(...events);
@@ -216,9 +261,29 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
         );
         return;
       case 'tool_outcome':
-        params.outcomes.set(s.outcome.call_id, outcomeJson(s.outcome, what));
+        params.outcomes.set(s.outcome.call_id, outcomeJson(s.outcome, s.session_id, what));
         return;
     }
+  }
+
+  /** Why a submission may not go at all (see HeldEpochs), or undefined; it adds its epochs. */
+  function fence(
+    s: Submission,
+    sessions: readonly string[],
+    params: BatchParams,
+  ): Error | undefined {
+    if (sessions.length === 0 && held.fencing()) {
+      return new Error(`in cluster mode a ${s.kind.replace('_', ' ')} must name its session`);
+    }
+    for (const id of sessions) {
+      const refusal = held.refusal(id);
+      if (refusal) return refusal;
+    }
+    for (const id of sessions) {
+      const epoch = held.get(id);
+      if (typeof epoch === 'number') params.held.set(id, epoch);
+    }
+    return undefined;
   }
 
   /**
@@ -260,6 +325,8 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
     ];
     try {
       await loadHeads(db, sessionIds);
+      // Single-process mode checks nothing: no claim was ever made here.
+      const checking = !held.idle();
       const tip = new Map<string, Head>();
       const params = new BatchParams();
       const owned = new Set<string>();
@@ -276,6 +343,8 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
           return DEFER;
         }
         try {
+          const refused = checking ? fence(s, sessionsOf(s), params) : undefined;
+          if (refused) return refused;
           add(s, params, tip);
           for (const k of keys.own) owned.add(k);
           for (const k of keys.shared) shared.add(k);
@@ -284,24 +353,40 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
           return error as Error;
         }
       });
-      const rows = params.isEmpty() ? [] : await db.query(BATCH_WRITE, params.toSql());
-      for (const [id, head] of tip) heads.set(id, head);
+      const rows = params.isEmpty() ? [] : await db.query(...params.toSql());
       const won = new Map<string, ApprovalRecord>();
       const started = new Set<string>();
+      /** Sessions written nothing of, for their epoch moved on: the epoch this batch held. */
+      const fenced = new Map<string, number>();
+      const fencedCalls = new Map<string, string>();
       for (const row of rows) {
         if (row.kind === 'decided') won.set(String(row.id), toApproval(row.row as never));
-        else started.add(String(row.id));
+        else if (row.kind === 'started') started.add(String(row.id));
+        else if (row.kind === 'fenced') fenced.set(String(row.id), Number(row.row));
+        else fencedCalls.set(String(row.id), String(row.row));
       }
+      for (const [id, head] of tip) if (!fenced.has(id)) heads.set(id, head);
+      for (const [id, epoch] of fenced) {
+        heads.delete(id);
+        // Unless a claim since took it again, under a new epoch.
+        if (held.get(id) === epoch) held.lose(id);
+      }
+      const moved = (id: string) => movedOn(id, fenced.get(id));
       return await Promise.all(
         submissions.map(async (s, i): Promise<Result | Error | typeof DEFER> => {
           const result = results[i];
           if (result instanceof Error || result === DEFER) return result;
+          const lost = fenced.size > 0 ? sessionsOf(s).find((id) => fenced.has(id)) : undefined;
+          if (lost !== undefined) return moved(lost);
           // The batch committed: a failed lookup of why a decision lost fails that call alone.
           if (s.kind === 'decision') {
-            return decision(s.decision.request_id, won).catch((error: unknown) =>
+            return decision(s.decision.request_id, won, fenced).catch((error: unknown) =>
               error instanceof Error ? error : new Error(String(error)),
             );
           }
+          // An outcome naming no session, left out with the session of its call's start.
+          const callSession = s.kind === 'tool_outcome' && fencedCalls.get(s.outcome.call_id);
+          if (callSession) return moved(callSession);
           if (s.kind === 'tool_start') return started.has(s.start.call_id);
           if (s.kind === 'append') {
             const calls = (s.rows.toolStarts ?? []).map((t) => t.call_id);
@@ -325,16 +410,21 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
   async function decision(
     requestId: string,
     won: ReadonlyMap<string, ApprovalRecord>,
+    fenced: ReadonlyMap<string, number>,
   ): Promise<DecideResult> {
     const approval = won.get(requestId);
     if (approval) return { ok: true, approval };
-    const existing = await db.query(
+    const [row] = await db.query(
       `SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE request_id = $1`,
       [requestId],
     );
-    return existing[0]
-      ? { ok: false, reason: 'already_decided', approval: toApproval(existing[0]) }
-      : { ok: false, reason: 'not_found' };
+    if (!row) return { ok: false, reason: 'not_found' };
+    const existing = toApproval(row);
+    // Left out with its session, whose epoch moved on, by a decision that did not name it.
+    if (fenced.has(existing.session_id)) {
+      throw movedOn(existing.session_id, fenced.get(existing.session_id));
+    }
+    return { ok: false, reason: 'already_decided', approval: existing };
   }
 
   const batcher = createGroupCommit<Submission, Result>(writeBatch, {
@@ -384,13 +474,19 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
         session_id: sessionId,
         start,
       }) as Promise<boolean>,
-    async recordToolOutcome(outcome) {
-      await submitOne({ kind: 'tool_outcome', key: `c:${outcome.call_id}`, outcome });
+    async recordToolOutcome(outcome, sessionId) {
+      await submitOne({
+        kind: 'tool_outcome',
+        key: `c:${outcome.call_id}`,
+        ...(sessionId === undefined ? {} : { session_id: sessionId }),
+        outcome,
+      });
     },
     created(sessionId) {
       if (heads.size > MAX_CACHED_HEADS) heads.clear();
       heads.set(sessionId, GENESIS);
     },
+    forgetHead: (sessionId) => void heads.delete(sessionId),
     async close() {
       closed = true;
       await batcher.drain();
@@ -399,6 +495,11 @@ export function createSqlBatch(db: SqlExecutor, options: { pipeline?: number } =
 }
 
 const GENESIS: Head = { seq: 0, hash: GENESIS_HASH };
+
+/** A write the statement left out: the epoch it held was not the session's any more. */
+function movedOn(sessionId: string, epoch: number | undefined): StoreError {
+  return sessionMoved(sessionId, `epoch ${epoch} held here was taken over by a later claim`);
+}
 
 function startJson(
   callId: string,
@@ -413,10 +514,15 @@ function startJson(
   );
 }
 
-function outcomeJson(o: Exclude<ToolOutcome, ToolStart>, what: () => string): string {
+function outcomeJson(
+  o: Exclude<ToolOutcome, ToolStart>,
+  sessionId: string | undefined,
+  what: () => string,
+): string {
   return storableJson(
     {
       call_id: o.call_id,
+      session_id: sessionId ?? null,
       tool: o.tool,
       status: o.status,
       result: o.status === 'succeeded' ? (o.result ?? null) : null,

@@ -2,6 +2,7 @@ import type { SessionState } from '../../machines/session.types.ts';
 import type {
   ApprovalRecord,
   ApprovalStatus,
+  Ownership,
   PendingDeadline,
   SessionRecord,
   SessionSummary,
@@ -39,6 +40,10 @@ export function toSession(row: SqlRow): SessionRecord {
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   };
+}
+
+export function toOwnership(row: SqlRow): Ownership {
+  return { owner_node: textOrNull(row.owner_node), owner_epoch: int(row.owner_epoch) };
 }
 
 export function toSessionSummary(row: SqlRow): SessionSummary {

@@ -5,15 +5,18 @@ import { createSqlBatch } from './sql-batch.ts';
 import { APPROVAL_COLUMNS } from './sql-batch-sql.ts';
 import { createSqlEventLog } from './sql-event-log.ts';
 import type { SqlExecutor } from './sql-executor.ts';
+import { checkNodeId, createHeldEpochs, sessionMoved } from './session-ownership.ts';
+import { StoreError } from './store-error.ts';
 import {
   toApproval,
+  toOwnership,
   toPendingDeadline,
   toSession,
   toSessionSummary,
   toSnapshotPart,
   toToolOutcome,
 } from './sql-rows.ts';
-import type { Store } from './store.ts';
+import type { Ownership, Store } from './store.ts';
 
 /** A Store over SQL, plus what the audit CLI needs. */
 export interface SqlStore extends Store {
@@ -35,8 +38,16 @@ export async function openSqlStore(
   const db = guardExecutor(driver, availability);
   await migrate(db, await loadMigrations());
   const log = createSqlEventLog(db);
-  const batch = createSqlBatch(db);
+  const held = createHeldEpochs();
+  const batch = createSqlBatch(db, { held });
   let closing: Promise<void> | undefined;
+
+  async function getOwnership(id: string): Promise<Ownership | undefined> {
+    const [row] = await forSession(id, () =>
+      db.query('SELECT owner_node, owner_epoch FROM sessions WHERE id = $1', [id]),
+    );
+    return row && toOwnership(row);
+  }
 
   return {
     kind,
@@ -46,16 +57,19 @@ export async function openSqlStore(
     isAvailable: () => availability.isUp(),
 
     async createSession(input) {
+      const node = input.owner_node ?? null;
+      if (node !== null) checkNodeId(node);
       const rows = await forSession(input.id, () =>
         db.query(
-          `INSERT INTO sessions (id, owner, state, machine_version) VALUES ($1, $2, $3, $4)
-           RETURNING *`,
-          [input.id, input.owner, input.state, input.machine_version],
+          `INSERT INTO sessions (id, owner, state, machine_version, owner_node, owner_epoch)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+          [input.id, input.owner, input.state, input.machine_version, node, node ? 1 : 0],
         ),
       );
       const row = rows[0];
       if (!row) throw new Error(`session ${input.id} was not inserted`);
       batch.created(input.id);
+      if (node !== null) held.hold(input.id, 1);
       return toSession(row);
     },
     async getSession(id) {
@@ -172,7 +186,49 @@ export async function openSqlStore(
       return rows[0] && toToolOutcome(rows[0]);
     },
     recordToolStart: (o, sessionId) => batch.recordToolStart(o, sessionId),
-    recordToolOutcome: (o) => batch.recordToolOutcome(o),
+    recordToolOutcome: (o, sessionId) => batch.recordToolOutcome(o, sessionId),
+
+    async claimSession(id, nodeId, seenEpoch) {
+      checkNodeId(nodeId);
+      if (!held.leaseValid()) throw sessionMoved(id, "this node's lease has lapsed");
+      const [won] = await forSession(id, () =>
+        db.query(
+          `UPDATE sessions SET owner_node = $2, owner_epoch = owner_epoch + 1
+           WHERE id = $1 AND owner_epoch = $3 RETURNING owner_epoch`,
+          [id, nodeId, seenEpoch],
+        ),
+      );
+      // Whoever held it may have appended meanwhile: the chain head reloads from the table.
+      batch.forgetHead(id);
+      if (won) {
+        const epoch = Number(won.owner_epoch);
+        held.hold(id, epoch);
+        return { ok: true, epoch };
+      }
+      // Read after the claim lost, so a racing claim that won is seen committed.
+      const now = await getOwnership(id);
+      if (!now) throw new StoreError('session_not_found', `no session ${id} to claim`);
+      // What this store held is someone else's now (unless it still is this node's own).
+      const mine = now.owner_node === nodeId && now.owner_epoch === held.get(id);
+      if (held.get(id) !== undefined && !mine) held.lose(id);
+      return { ok: false, ...now };
+    },
+    releaseSession(id) {
+      held.forget(id);
+      batch.forgetHead(id);
+    },
+    async disownSession(id, nodeId) {
+      const epoch = held.get(id);
+      held.forget(id);
+      batch.forgetHead(id);
+      if (epoch === null || epoch === undefined) return;
+      await db.query(
+        'UPDATE sessions SET owner_node = NULL WHERE id = $1 AND owner_node = $2 AND owner_epoch = $3',
+        [id, nodeId, epoch],
+      );
+    },
+    getOwnership,
+    fenceWrites: (leaseValid) => held.fence(leaseValid),
 
     async listSessionIds() {
       const rows = await db.query(

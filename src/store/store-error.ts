@@ -7,7 +7,9 @@ export type StoreErrorCode =
   | 'unstorable_event'
   | 'store_closed'
   | 'store_unavailable'
-  | 'store_query_failed';
+  | 'store_query_failed'
+  | 'session_moved'
+  | 'session_not_found';
 
 const STATUS: Record<StoreErrorCode, number> = {
   data_dir_locked: 503,
@@ -17,10 +19,16 @@ const STATUS: Record<StoreErrorCode, number> = {
   store_closed: 503,
   store_unavailable: 503,
   store_query_failed: 500,
+  // Not the client's fault, and over once it reconnects (to the session's new owner).
+  session_moved: 503,
+  session_not_found: 404,
 };
 
 /** How soon a client may retry what a store error refused, when that is worth doing. */
-const RETRY_AFTER_MS: Partial<Record<StoreErrorCode, number>> = { store_unavailable: 1_000 };
+const RETRY_AFTER_MS: Partial<Record<StoreErrorCode, number>> = {
+  store_unavailable: 1_000,
+  session_moved: 250,
+};
 
 /** What a store error may say about its cause: never the query, its parameters or a value. */
 export interface StoreErrorFields {

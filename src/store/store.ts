@@ -1,5 +1,8 @@
 import type { OutboundEvent } from '../protocol/outbound.ts';
 import type { SessionState } from '../../machines/session.types.ts';
+import type { ClaimResult, Ownership } from './session-ownership.ts';
+
+export type { ClaimResult, Ownership } from './session-ownership.ts';
 
 /** One stored event of the audit log: the wire event as it was sent, plus its chain hashes. */
 export type StoredEvent = OutboundEvent & { prev_hash: string; hash: string };
@@ -84,6 +87,11 @@ export interface ApprovalRecord {
 
 export interface Decision {
   request_id: string;
+  /**
+   * The request's session: a decision that names it is fenced with the session's held epoch
+   * (cluster mode refuses one that does not).
+   */
+  session_id?: string;
   status: Exclude<ApprovalStatus, 'pending'>;
   decided_by: string;
   decided_at: string;
@@ -177,11 +185,16 @@ export interface Store {
    */
   isAvailable(): boolean;
 
+  /**
+   * With `owner_node` (cluster mode) the session is created owned by that node at epoch 1,
+   * and this store holds that epoch.
+   */
   createSession(session: {
     id: string;
     owner: string;
     state: SessionState;
     machine_version: number;
+    owner_node?: string;
   }): Promise<SessionRecord>;
   getSession(id: string): Promise<SessionRecord | undefined>;
   /** A page of sessions, newest first (created_at, then id, descending). */
@@ -234,7 +247,35 @@ export interface Store {
     outcome: Extract<ToolOutcome, { status: 'started' }>,
     sessionId: string,
   ): Promise<boolean>;
-  recordToolOutcome(outcome: Exclude<ToolOutcome, { status: 'started' }>): Promise<void>;
+  /** `sessionId` fences the write with the session's held epoch (cluster mode needs it). */
+  recordToolOutcome(
+    outcome: Exclude<ToolOutcome, { status: 'started' }>,
+    sessionId?: string,
+  ): Promise<void>;
+
+  /**
+   * Cluster mode: takes the session for `nodeId` if its epoch is still `seenEpoch` (a
+   * compare-and-set that bumps the epoch: of racing claims with one seen epoch exactly one
+   * wins). A won claim's epoch is held by this store: every later write of the session checks
+   * it in the write's own statement, and fails with `session_moved` (writing nothing) once
+   * another claim moved the epoch on. A lost claim names the owner and epoch to retry with.
+   * Rejects with `session_not_found` when there is no such session.
+   */
+  claimSession(sessionId: string, nodeId: string, seenEpoch: number): Promise<ClaimResult>;
+  /** Forgets the session's held epoch here (its row keeps its owner until the next claim). */
+  releaseSession(sessionId: string): void;
+  /**
+   * Gives the session up (it left memory here): owner_node becomes null if the row still has
+   * the epoch this store held, so any node may claim it next without waiting for this one.
+   */
+  disownSession(sessionId: string, nodeId: string): Promise<void>;
+  getOwnership(sessionId: string): Promise<Ownership | undefined>;
+  /**
+   * Cluster mode from now on: a session is written only while this store holds its epoch,
+   * every write must name its session, and no write goes out while `leaseValid()` is false
+   * (they fail with `session_moved`).
+   */
+  fenceWrites(leaseValid: () => boolean): void;
 
   /** Flushes pending batches and releases the database (and its lock). */
   close(): Promise<void>;

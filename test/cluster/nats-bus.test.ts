@@ -7,7 +7,7 @@ import {
   ForwardTimeout,
   NoOwnerResponding,
 } from '../../src/cluster/bus-errors.ts';
-import { errorOf, type CommandRequest } from '../../src/cluster/command-wire.ts';
+import { errorOf, type BusRequest, type CommandRequest } from '../../src/cluster/command-wire.ts';
 import { connectBus, type Bus, type BusFrame, type BusStatus } from '../../src/cluster/nats-bus.ts';
 import { AppError } from '../../src/errors.ts';
 import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts';
@@ -54,7 +54,7 @@ describe('the NATS bus', () => {
   });
 
   it("forwards a command to the session's server and brings its reply back", async () => {
-    const seen: CommandRequest[] = [];
+    const seen: BusRequest[] = [];
     const stop = await b.serveCommands('ses_round', (req) => {
       seen.push(req);
       return Promise.resolve({ ok: true });
