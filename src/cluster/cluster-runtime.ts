@@ -211,12 +211,25 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
   }
 
   /** Whether this node may place the session here now: nobody alive owns it. */
-  async function placeable(sessionId: string): Promise<'here' | 'elsewhere' | 'none'> {
+  async function placeable(sessionId: string): Promise<'here' | 'none' | { owner: string }> {
     if (hosted.has(sessionId)) return 'here';
     const own = await store.getOwnership(sessionId);
     if (!own) return 'none';
     if (own.owner_node === null || own.owner_node === nodeId) return 'here';
-    return (await liveness.isDead(own.owner_node)) ? 'here' : 'elsewhere';
+    return (await liveness.isDead(own.owner_node)) ? 'here' : { owner: own.owner_node };
+  }
+
+  /**
+   * After an owner did not answer: whether it is dead (its lock free, or its heartbeat a
+   * lease old) within one more lease. A frozen owner is; a merely slow one is not.
+   */
+  async function diesWithin(owner: string, ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      if (await liveness.isDead(owner)) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(100);
+    }
   }
 
   /** Sends a request to the session's owner; null when it should be placed here instead. */
@@ -243,7 +256,9 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
             { retry_after_ms: 1_000 },
           );
         }
+        // Frozen or partitioned: once its lease is out, the session is placed here instead.
         if (error instanceof ForwardTimeout) {
+          if (await diesWithin(where.owner, forwardTimeoutMs)) continue;
           throw new AppError(
             'owner_unreachable',
             `the node that owns session ${sessionId} did not answer within ${forwardTimeoutMs} ms; retry`,
@@ -367,17 +382,19 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
         return (await store.getSession(id))?.owner;
       },
       async restoreActive() {
-        return takeOver();
+        // A node restarted under the same id still owns its active sessions: it takes them
+        // back at once, as it would a dead node's.
+        return takeOver([nodeId]);
       },
       inMemory: (id) => runtime.inMemory(id),
     };
   }
 
-  async function takeOver(): Promise<number> {
+  async function takeOver(alsoOf: readonly string[] = []): Promise<number> {
     const runtime = local;
     if (!runtime) return 0;
     let taken = 0;
-    for (const dead of await liveness.deadNodes()) {
+    for (const dead of [...alsoOf, ...(await liveness.deadNodes())]) {
       for (const sessionId of await liveness.sessionsOf(dead, { activeOnly: true })) {
         try {
           if (await runtime.getSession(sessionId)) taken += 1;

@@ -84,7 +84,7 @@ describe.skipIf(missing !== null)('cluster: a node dies and the others take over
     const run = flows.map(async (flow) => {
       while (!stopping) {
         try {
-          await flow.client.execute('transfer 5 USD to bob');
+          await flow.client.execute('transfer 500 USD to bob');
           await flow.client.waitFor('complete', undefined, 20_000);
           flow.completed += 1;
         } catch {
@@ -155,7 +155,7 @@ describe.skipIf(missing !== null)('cluster: a node dies and the others take over
     const sessionId = await createSession(frozen);
     const requester = await connect(frozen, { session_id: sessionId });
     await requester.waitFor('connected');
-    requester.send({ type: 'execute', command: 'transfer 75 USD to dave' });
+    requester.send({ type: 'execute', command: 'transfer 750 USD to dave' });
     const required = await requester.waitFor('approval_required', { timeoutMs: 10_000 });
     const requestId = String(required.data.request_id);
 
