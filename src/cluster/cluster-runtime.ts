@@ -3,6 +3,7 @@ import { AppError, toWireError } from '../errors.ts';
 import { eventFrame } from '../protocol/event-frame.ts';
 import type { Command } from '../protocol/inbound.ts';
 import {
+  ballotOf,
   SessionElsewhere,
   type Placement,
   type SessionHost,
@@ -171,27 +172,11 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
     const session = await runtime.getSession(sessionId);
     if (!session) return moved(sessionId);
     const pending = session.pendingApprovals();
-    const records = await Promise.all(pending.map((p) => runtime.getApproval(p.request_id)));
-    const withBallots = await runtime.ballots(
-      records.filter((r) => r !== undefined),
-      voter,
-    );
+    // The live ballots straight from the actor: no approval row is read for them.
     const ballots: SessionViewReply['ballots'] = {};
-    for (const record of withBallots) {
-      const { may_vote, policy, votes, votes_so_far, needed, escalations, expires_at, args } =
-        record;
-      if (may_vote === undefined || !policy || !votes) continue;
-      ballots[record.request_id] = {
-        policy,
-        votes,
-        votes_so_far: votes_so_far ?? 0,
-        needed: needed ?? 1,
-        escalations: escalations ?? 0,
-        expires_at,
-        args,
-        may_vote,
-        ...(record.refusal ? { refusal: record.refusal } : {}),
-      };
+    for (const { request_id } of pending) {
+      const ballot = ballotOf(session, request_id, voter);
+      if (ballot) ballots[request_id] = ballot;
     }
     return {
       ok: true,
@@ -354,8 +339,6 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
 
     return {
       ...runtime,
-      store: runtime.store,
-      createSession: (owner) => runtime.createSession(owner),
       getSession,
       send,
       async ballots(approvals, voter) {
@@ -386,7 +369,6 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
         // back at once, as it would a dead node's.
         return takeOver([nodeId]);
       },
-      inMemory: (id) => runtime.inMemory(id),
     };
   }
 
