@@ -5,7 +5,7 @@ import { createSessionClient, socketUrl, type SessionClient } from './session-cl
 import type { TransportFactory, TransportRequest } from './transport.ts';
 
 /** A scripted server: each connection attempt is answered by the test. */
-function fakeServer() {
+function fakeServer(options: { closeLater?: boolean } = {}) {
   const attempts: { request: TransportRequest; sent: string[]; closed: number | null }[] = [];
   const refusals: SessionClientError[] = [];
   const factory: TransportFactory = (request) => {
@@ -17,7 +17,9 @@ function fakeServer() {
       send: (text) => void attempt.sent.push(text),
       close: (code) => {
         attempt.closed = code;
-        request.events.close(code, '');
+        // A real socket closes later: frames it had queued may still arrive before that.
+        if (options.closeLater) setTimeout(() => request.events.close(code, ''), 10);
+        else request.events.close(code, '');
       },
     });
   };
@@ -117,6 +119,29 @@ describe('session client stream', () => {
     await tick();
     expect(seqs).toEqual([2, 3]);
     expect(server.attempts).toHaveLength(2);
+    await client.close();
+  });
+
+  it('reads nothing more from a socket it closes to resync', async () => {
+    const server = fakeServer({ closeLater: true });
+    const { client, seqs } = await started(server);
+    const first = server.attempts[0]!;
+    server.emit(toolResult(1));
+    server.emit(toolResult(3));
+    await tick();
+    expect(first.closed).toBe(4000);
+    // Still queued on the closing socket: the same hole again, which is not the log's.
+    first.request.events.message(JSON.stringify(toolResult(3)));
+    await tick();
+    expect(seqs).toEqual([1]);
+    await tick();
+    await tick();
+    expect(server.attempts).toHaveLength(2);
+    expect(server.lastSeqAsked()).toBe('1');
+    server.emit(connected(3));
+    for (const seq of [2, 3]) server.emit(toolResult(seq));
+    await tick();
+    expect(seqs).toEqual([1, 2, 3]);
     await client.close();
   });
 

@@ -68,6 +68,8 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
   let catchUpTo: number | null = null;
   /** A hole in the stream causes one resync; if the log itself has it, it is accepted. */
   let resyncedFor: number | null = null;
+  /** The connection a resync is closing: frames it still delivers are not read. */
+  let abandoned = 0;
   let attempts = 0;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   let nextId = 0;
@@ -103,7 +105,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       events: {
         message: (text) =>
           nextTask(() => {
-            if (mine === connection) onFrame(text);
+            if (mine === connection && mine !== abandoned) onFrame(text);
           }),
         close: (code, reason) =>
           nextTask(() => {
@@ -193,6 +195,8 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
 
   function resync(): void {
     resyncedFor = (lastSeq ?? 0) + 1;
+    // What the closing socket has still queued would be read as the log's own hole.
+    abandoned = connection;
     transport?.close(4000, 'resync');
   }
 

@@ -53,6 +53,8 @@ export interface ClusterNode {
 }
 
 const RETRIES = 8;
+/** Sessions of a dead node claimed and restored at once by a takeover. */
+const TAKEOVER_LANES = 16;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -377,14 +379,22 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
     if (!runtime) return 0;
     let taken = 0;
     for (const dead of [...alsoOf, ...(await liveness.deadNodes())]) {
-      for (const sessionId of await liveness.sessionsOf(dead, { activeOnly: true })) {
-        try {
-          if (await runtime.getSession(sessionId)) taken += 1;
-        } catch (error) {
-          if (!(error instanceof SessionElsewhere))
-            logger.warn({ err: error, sessionId, dead }, 'session of a dead node not taken over');
+      const ids = await liveness.sessionsOf(dead, { activeOnly: true });
+      // Several at a time: each is a claim and a restore, a few round trips; one after another,
+      // a node's hundred sessions would wait seconds for the last.
+      let next = 0;
+      const lane = async () => {
+        while (next < ids.length) {
+          const sessionId = ids[next++]!;
+          try {
+            if (await runtime.getSession(sessionId)) taken += 1;
+          } catch (error) {
+            if (!(error instanceof SessionElsewhere))
+              logger.warn({ err: error, sessionId, dead }, 'session of a dead node not taken over');
+          }
         }
-      }
+      };
+      await Promise.all(Array.from({ length: Math.min(TAKEOVER_LANES, ids.length) }, lane));
     }
     if (taken > 0) {
       counters.takeovers += taken;

@@ -114,7 +114,8 @@ export async function joinCluster(options: {
             .catch((error: unknown) => logger.warn({ err: error }, 'takeover scan failed'))
             .finally(() => (taking = false));
         },
-        Math.max(200, Math.floor(settings.leaseMs / 5)),
+        // A killed node's lock is free at once: look often (one cheap query), never wait a lease.
+        Math.max(200, Math.min(500, Math.floor(settings.leaseMs / 5))),
       );
       takeover.unref();
       return service;

@@ -43,8 +43,6 @@ export interface SocketHub {
   closeAll(): void;
 }
 
-export const topicOf = (sessionId: string) => `session/${sessionId}`;
-
 const MAX_TIMER_MS = 2_147_483_647;
 
 export function createSocketHub(deps: SocketHubDeps): SocketHub {
@@ -52,9 +50,26 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
   const sockets = new Set<Connection>();
   /** Hosts with a publisher: a restored session is a new host and gets its own. */
   const published = new WeakSet<SessionView>();
-  /** Sockets on each session's topic, so a broadcast counts one frame per socket. */
+  /** Sockets on each topic, so a broadcast counts one frame per socket. */
   const onTopic = new Map<string, number>();
-  const subscribed = new WeakSet<Connection>();
+  /** The topic each live socket is on. */
+  const subscribed = new WeakMap<Connection, string>();
+  /**
+   * A topic per view, not per session: a node can hold two views of one session (a socket
+   * still on the view of a session another node owned, when this node took it over), and
+   * their streams must never interleave on one socket.
+   */
+  const topics = new WeakMap<SessionView, string>();
+  let viewCount = 0;
+  function topicOf(session: SessionView): string {
+    let topic = topics.get(session);
+    if (topic === undefined) {
+      viewCount += 1;
+      topic = `session/${session.id}/${viewCount}`;
+      topics.set(session, topic);
+    }
+    return topic;
+  }
   const checkUpgrade = createUpgradeChecks({ ...deps, openSockets: () => sockets.size });
 
   function send(conn: Connection, text: string): void {
@@ -62,16 +77,17 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
     deps.meter?.framesSent(1);
   }
 
-  function broadcast(sessionId: string, text: string): void {
-    deps.publish(topicOf(sessionId), text);
-    const count = onTopic.get(sessionId) ?? 0;
+  function broadcast(session: SessionView, text: string): void {
+    const topic = topicOf(session);
+    deps.publish(topic, text);
+    const count = onTopic.get(topic) ?? 0;
     if (count > 0) deps.meter?.framesSent(count);
   }
 
-  function moveTopic(sessionId: string, by: number): void {
-    const count = (onTopic.get(sessionId) ?? 0) + by;
-    if (count > 0) onTopic.set(sessionId, count);
-    else onTopic.delete(sessionId);
+  function moveTopic(topic: string, by: number): void {
+    const count = (onTopic.get(topic) ?? 0) + by;
+    if (count > 0) onTopic.set(topic, count);
+    else onTopic.delete(topic);
   }
 
   // A session whose host was dropped (a failed write) comes back from its snapshot as a new
@@ -89,16 +105,16 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
     }
   });
 
-  /** One broadcast per session: every live socket of it is subscribed to its topic. */
+  /** One broadcast per view of a session: every live socket of it is on its topic. */
   function ensurePublisher(session: SessionView): void {
     if (published.has(session)) return;
     published.add(session);
     session
-      .subscribe(session.lastSeq(), (event) => broadcast(session.id, eventFrame(event)))
+      .subscribe(session.lastSeq(), (event) => broadcast(session, eventFrame(event)))
       .catch((error: unknown) =>
         logger.error({ err: error, sessionId: session.id }, 'publisher failed'),
       );
-    session.onDelta((event) => broadcast(session.id, JSON.stringify(event)));
+    session.onDelta((event) => broadcast(session, JSON.stringify(event)));
   }
 
   function reply(conn: Connection, type: 'pong' | 'error' | 'connected', data: object): void {
@@ -248,9 +264,10 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
         () => {
           state.live = true;
           if (state.closed) return;
-          conn.subscribe(topicOf(session.id));
-          subscribed.add(conn);
-          moveTopic(session.id, 1);
+          const topic = topicOf(session);
+          conn.subscribe(topic);
+          subscribed.set(conn, topic);
+          moveTopic(topic, 1);
           // Mid-stream: the text so far, then the frames that follow on the topic.
           const streaming = session.streaming();
           if (streaming) send(conn, JSON.stringify(streaming));
@@ -315,7 +332,11 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
       state.release?.();
       if (state.expiry) clearTimeout(state.expiry);
       if (sockets.delete(conn)) users.socketClosed(state.principal.user_id);
-      if (subscribed.delete(conn)) moveTopic(state.session.id, -1);
+      const topic = subscribed.get(conn);
+      if (topic !== undefined) {
+        subscribed.delete(conn);
+        moveTopic(topic, -1);
+      }
       state.log.debug({ code }, 'socket closed');
     },
 
