@@ -101,6 +101,10 @@ function executeOverSocket(url: string, sessionId: string): Promise<SocketRun> {
       }
     });
     ws.on('error', reject);
+    // After the second `thinking` this rejects nothing (the promise is settled).
+    ws.on('close', (code: number, reason: Buffer) =>
+      reject(new Error(`socket closed (${code} ${reason.toString()}) before the second execute`)),
+    );
   });
 }
 

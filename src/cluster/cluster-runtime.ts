@@ -194,7 +194,7 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
 
   function moved(sessionId: string): BusReply {
     const message = `session ${sessionId} is not served by node ${nodeId}`;
-    return { ok: false, error: { code: 'session_moved', message, status: 409 } };
+    return { ok: false, error: { code: 'session_moved', message, status: 503 } };
   }
 
   /** Whether this node may place the session here now: nobody alive owns it. */
