@@ -5,47 +5,27 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectSession, type SessionClient } from '../src/client/index.ts';
 import type { WorkerCommand, WorkerReply } from './messages.ts';
+import { createSessions, transferPlan } from './bench-sessions.ts';
+import { pool } from './pool.ts';
 
-const AMOUNT = 250; // above the 100 limit: every transfer asks for approval
 const CALL_TIMEOUT_MS = 120_000;
 
 let clients: SessionClient[] = [];
 let flowState: { events: number } = { events: 0 };
-/** Sessions made for earlier runs, by server URL: later runs connect to them again. */
+/** Sessions made for earlier runs, by server URLs: later runs connect to them again. */
 const made = new Map<string, string[]>();
 
 function reply(message: WorkerReply): void {
   process.send?.(message);
 }
 
-async function createSessions(url: string, count: number, concurrency: number) {
-  return pool(count, concurrency, async () => {
-    const response = await fetch(`${url}/api/v1/sessions`, { method: 'POST' });
-    if (response.status !== 201) throw new Error(`create session: ${response.status}`);
-    return ((await response.json()) as { id: string }).id;
-  });
-}
-
-/** Runs `count` tasks, at most `concurrency` at a time; results in task order. */
-async function pool<T>(count: number, concurrency: number, task: (i: number) => Promise<T>) {
-  const results = new Array<T>(count);
-  let next = 0;
-  const lane = async () => {
-    while (next < count) {
-      const i = next++;
-      results[i] = await task(i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
-  return results;
-}
-
-async function connectAll(url: string, sessionIds: string[], concurrency: number) {
+/** A client per session, the i-th on `urlOf(i)`. */
+async function connectAll(urlOf: (i: number) => string, sessionIds: string[], concurrency: number) {
   const connectMs: number[] = [];
   clients = await pool(sessionIds.length, concurrency, async (i) => {
     const started = performance.now();
     const client = await connectSession({
-      url,
+      url: urlOf(i),
       sessionId: sessionIds[i]!,
       timeoutMs: CALL_TIMEOUT_MS,
       connectTimeoutMs: 60_000,
@@ -71,14 +51,11 @@ async function drive(
   const pause = (ms: number) => sleep(Math.max(0, Math.min(ms, deadline - Date.now())));
   if (thinkMs > 0) await pause(Math.random() * thinkMs);
   while (Date.now() < deadline) {
-    const transfer = outbound
-      ? { to: 'bob', amount: AMOUNT, currency: 'USD', from: 'operating' }
-      : { to: 'operating', amount: AMOUNT, currency: 'USD', from: 'bob' };
     const since = client.lastSeq;
     const required = client.waitFor('approval_required', undefined, { since });
     const complete = client.waitFor('complete', undefined, { since });
     const t0 = performance.now();
-    await client.execute('pay', [{ tool: 'transfer', args: transfer }]);
+    await client.execute('pay', transferPlan(outbound));
     out.executeToFirst.push(performance.now() - t0);
     const request = await required;
     const t2 = performance.now();
@@ -144,12 +121,17 @@ async function runPing(command: Extract<WorkerCommand, { kind: 'ping' }>): Promi
 async function handle(command: WorkerCommand): Promise<WorkerReply> {
   switch (command.kind) {
     case 'flows-setup': {
-      const known = made.get(command.url) ?? [];
-      const missing = Math.max(0, command.sessions - known.length);
-      known.push(...(await createSessions(command.url, missing, command.connectConcurrency)));
-      made.set(command.url, known);
+      const { urls, connectOffset, connectConcurrency } = command;
+      const key = urls.join(' ');
+      const known = made.get(key) ?? [];
+      const first = known.length;
+      const missing = Math.max(0, command.sessions - first);
+      const createdOn = (i: number) => urls[(first + i) % urls.length]!;
+      known.push(...(await createSessions(createdOn, missing, connectConcurrency)));
+      made.set(key, known);
       const ids = known.slice(0, command.sessions);
-      const connectMs = await connectAll(command.url, ids, command.connectConcurrency);
+      const connectedOn = (k: number) => urls[(k + connectOffset) % urls.length]!;
+      const connectMs = await connectAll(connectedOn, ids, connectConcurrency);
       flowState = { events: 0 };
       for (const client of clients) {
         client.onAny((event) => {
@@ -163,7 +145,11 @@ async function handle(command: WorkerCommand): Promise<WorkerReply> {
     case 'idle-connect':
       return {
         kind: 'ready',
-        connectMs: await connectAll(command.url, command.sessionIds, command.connectConcurrency),
+        connectMs: await connectAll(
+          () => command.url,
+          command.sessionIds,
+          command.connectConcurrency,
+        ),
       };
     case 'release':
       await Promise.all(clients.map((client) => client.close()));

@@ -32,6 +32,13 @@ export interface BenchConfig {
   connectConcurrency: number;
   /** Steps of the one long execution whose bytes per stored event are measured (0 skips). */
   longPlanSteps: number;
+  /**
+   * The 3-node cluster phase (PostgreSQL and nats-server only): closed-loop flows with each
+   * session's socket on its own node and on another, then kill -9 failover.
+   */
+  cluster: boolean;
+  /** Sessions awaiting approval on the node that is killed, per failover run. */
+  failoverSessions: number;
   profile: boolean;
   databaseUrl: string | undefined;
   /** Diagnostics: the server's entry file, and PostgreSQL's synchronous_commit for its database. */
@@ -51,6 +58,11 @@ export const USAGE = `npm run bench -- [options]            (each option also as
   --long-plan 1000        steps of one execution, bytes/event (0 skips) BENCH_LONG_PLAN
   --backends pglite,postgres   (postgres needs DATABASE_URL)          BENCH_BACKENDS
   --transports uws,portable    (uws where a build loads)              BENCH_TRANSPORTS
+  --cluster 1             3-node cluster phase (0 skips; PostgreSQL   BENCH_CLUSTER
+                          and nats-server): closed-loop flows/s on 3
+                          nodes vs 1, and kill -9 failover
+  --failover-sessions 100 sessions awaiting approval on the killed    BENCH_FAILOVER_SESSIONS
+                          node, per failover run
   --profile               run the server under --cpu-prof, summarise  BENCH_PROFILE=1
 Lists are comma-separated; an empty list skips the phase (--paced '').
 Diagnostics (not the product's settings):
@@ -73,6 +85,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig 
       'long-plan': { type: 'string' },
       backends: { type: 'string' },
       transports: { type: 'string' },
+      cluster: { type: 'string' },
+      'failover-sessions': { type: 'string' },
       profile: { type: 'boolean' },
       'sync-commit': { type: 'string' },
       'server-entry': { type: 'string' },
@@ -131,6 +145,12 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig 
     pingWindow: 64,
     connectConcurrency: 50,
     longPlanSteps: count(pick(values['long-plan'], 'BENCH_LONG_PLAN', '1000'), 'long-plan'),
+    cluster: count(pick(values.cluster, 'BENCH_CLUSTER', '1'), 'cluster') > 0,
+    failoverSessions: count(
+      pick(values['failover-sessions'], 'BENCH_FAILOVER_SESSIONS', '100'),
+      'failover-sessions',
+      1,
+    ),
     profile: values.profile ?? env['BENCH_PROFILE'] === '1',
     databaseUrl,
     serverEntry: pick(values['server-entry'], 'BENCH_SERVER_ENTRY', 'src/main.ts'),

@@ -1,7 +1,15 @@
 /** What bench/run.ts and its workers (bench/bench-worker.ts) say to each other over IPC. */
 
 export type WorkerCommand =
-  | { kind: 'flows-setup'; url: string; sessions: number; connectConcurrency: number }
+  | {
+      kind: 'flows-setup';
+      /** The server, or every node of a cluster (all on one database). */
+      urls: string[];
+      /** Session k is created on urls[k % n] and its socket opened on urls[(k + offset) % n]. */
+      connectOffset: number;
+      sessions: number;
+      connectConcurrency: number;
+    }
   | { kind: 'flows-go'; deadline: number; thinkMs: number }
   | { kind: 'idle-connect'; url: string; sessionIds: string[]; connectConcurrency: number }
   | { kind: 'release' }

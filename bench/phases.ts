@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createSessions } from './bench-sessions.ts';
 import type { FlowPhase } from './config.ts';
 import { sampleProcess } from './proc-stats.ts';
 import type { BenchServer } from './server-process.ts';
@@ -36,11 +37,34 @@ export function split(total: number, parts: number): number[] {
 }
 
 /**
+ * Where a flow phase runs: one server, or the nodes of a cluster on one database. Session k
+ * is created on server k % n and its socket opened on server (k + connectOffset) % n.
+ */
+export interface FlowTarget {
+  servers: readonly BenchServer[];
+  connectOffset: number;
+}
+
+export const oneServer = (server: BenchServer): FlowTarget => ({
+  servers: [server],
+  connectOffset: 0,
+});
+
+/** CPU and RSS of every server process, summed. */
+async function sampleServers(servers: readonly BenchServer[]) {
+  const samples = await Promise.all(servers.map((server) => sampleProcess(server.pid)));
+  return {
+    cpuMs: sum(samples.map((s) => s.cpuMs)),
+    rss: sum(samples.map((s) => s.rss)),
+  };
+}
+
+/**
  * N sessions connected first (timed), then all of them run HITL flows back to back for the
- * duration; the server's CPU and the database backends' CPU are read around the flow window.
+ * duration; the servers' CPU and the database backends' CPU are read around the flow window.
  */
 export async function flowRun(
-  server: BenchServer,
+  { servers, connectOffset }: FlowTarget,
   workers: Worker[],
   phase: FlowPhase,
   durationMs: number,
@@ -49,20 +73,29 @@ export async function flowRun(
   const { sessions } = phase;
   const thinkMs = phase.rate === null ? 0 : (1000 * sessions) / phase.rate;
   const shares = split(sessions, workers.length);
+  const urls = servers.map((server) => server.url);
+  // They share one storage: its database figures are read once, through any of them.
+  const storage = servers[0]!;
   const ready = await Promise.all(
     workers.map((worker, i) =>
       shares[i]! > 0
         ? worker.request(
-            { kind: 'flows-setup', url: server.url, sessions: shares[i]!, connectConcurrency },
+            {
+              kind: 'flows-setup',
+              urls,
+              connectOffset,
+              sessions: shares[i]!,
+              connectConcurrency,
+            },
             'ready',
           )
         : Promise.resolve({ kind: 'ready' as const, connectMs: [] }),
     ),
   );
   const connectMs = ready.flatMap((r) => r.connectMs);
-  const transactionsBefore = await server.transactions();
-  const before = await sampleProcess(server.pid);
-  const dbBefore = await server.databaseCpuMs();
+  const transactionsBefore = await storage.transactions();
+  const before = await sampleServers(servers);
+  const dbBefore = await storage.databaseCpuMs();
   const started = performance.now();
   const deadline = Date.now() + durationMs;
   const done = await Promise.all(
@@ -73,9 +106,9 @@ export async function flowRun(
     ),
   );
   const wallMs = performance.now() - started;
-  const after = await sampleProcess(server.pid);
-  const dbAfter = await server.databaseCpuMs();
-  const transactionsAfter = await server.transactions();
+  const after = await sampleServers(servers);
+  const dbAfter = await storage.databaseCpuMs();
+  const transactionsAfter = await storage.transactions();
   await Promise.all(workers.map((worker) => worker.request({ kind: 'release' }, 'released')));
 
   const results = done.filter((d) => d !== null);
@@ -198,22 +231,6 @@ export async function pingRun(
     rttP50: percentile(sequential.rttMs, 50),
     rttP99: percentile(sequential.rttMs, 99),
   };
-}
-
-/** Creates sessions over REST, `concurrency` at a time. */
-export async function createSessions(url: string, count: number, concurrency = 64) {
-  const ids: string[] = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < count) {
-      next += 1;
-      const response = await fetch(`${url}/api/v1/sessions`, { method: 'POST' });
-      if (response.status !== 201) throw new Error(`create session: ${response.status}`);
-      ids.push(((await response.json()) as { id: string }).id);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
-  return ids;
 }
 
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);

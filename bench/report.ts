@@ -1,6 +1,7 @@
 import type { FlowPhase } from './config.ts';
 import type { LongPlanRun } from './long-plan.ts';
 import type { FlowRun, IdleRun, PingRun } from './phases.ts';
+import { f0, f1, f2, f3, ratio, table } from './table.ts';
 
 export interface BackendResult {
   backend: string;
@@ -14,18 +15,6 @@ export const phaseName = (phase: FlowPhase) =>
   phase.rate === null
     ? `${phase.sessions} sessions, closed loop`
     : `${phase.sessions} sessions, paced ${phase.rate}/s`;
-
-const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
-const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
-const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
-const f3 = (n: number) => (Number.isFinite(n) ? n.toFixed(3) : '-');
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
-}
 
 export function formatBackend(result: BackendResult, runs: number): string {
   const out: string[] = [`\n== ${result.backend} (medians of ${runs} runs) ==`];
@@ -119,8 +108,6 @@ export function formatTransports(results: BackendResult[]): string {
     const a = closed(uws);
     const b = closed(portable);
     const idle = (r: BackendResult) => (r.idle ? r.idle.median.bytesPerSocket / 1024 : NaN);
-    const ratio = (x: number, y: number) =>
-      Number.isFinite(x / y) ? `${(x / y).toFixed(2)}×` : '-';
     rows.push(
       [
         `${backend}: closed-loop flows/s`,
@@ -267,7 +254,8 @@ const TARGETS: Target[] = [
   },
 ];
 
-export function formatTargets(results: BackendResult[]): string {
+/** The targets table; `more` are rows measured elsewhere (the cluster phase), same columns. */
+export function formatTargets(results: BackendResult[], more: string[][] = []): string {
   const rows: string[][] = [];
   for (const t of TARGETS) {
     for (const r of results) {
@@ -277,6 +265,7 @@ export function formatTargets(results: BackendResult[]): string {
         rows.push([t.figure, r.backend, t.target, result.value, result.met ? 'met' : 'missed']);
     }
   }
+  rows.push(...more);
   if (rows.length === 0) return '';
   return `\n== targets ==\n${table(['figure', 'run', 'target', 'measured', ''], rows)}`;
 }

@@ -1,20 +1,17 @@
 /**
  * `npm run bench`: the real server in its own process, driven through full HITL flows by the
- * client SDK from worker processes; then idle session sockets and pings. Medians of runs.
+ * client SDK from worker processes; then idle session sockets and pings; then, on PostgreSQL,
+ * the same closed-loop flows on a 3-node cluster and its kill -9 failover. Medians of runs.
  * Options: `npm run bench -- --help`.
  */
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readConfig, type BenchConfig, type BenchTransport } from './config.ts';
-import {
-  createSessions,
-  flowRun,
-  idleRun,
-  pingRun,
-  type FlowRun,
-  type IdleRun,
-  type PingRun,
-} from './phases.ts';
+import { createSessions } from './bench-sessions.ts';
+import { clusterPhase, type ClusterResult } from './cluster-phase.ts';
+import { clusterTargets, formatCluster } from './cluster-report.ts';
+import { runFlowPhases } from './flow-phases.ts';
+import { idleRun, oneServer, pingRun, type IdleRun, type PingRun } from './phases.ts';
 import { longPlanRun, type LongPlanRun } from './long-plan.ts';
 import { fileLimit, machine } from './proc-stats.ts';
 import { summarizeProfile } from './profile-summary.ts';
@@ -69,27 +66,7 @@ async function flowsAndPings(
   const server = await startServer(storage, { profileDir, entry: config.serverEntry, transport });
   console.log(`\n${label}: server pid ${server.pid} at ${server.url}`);
   try {
-    // Warm-up (JIT, pools, caches): not reported.
-    await flowRun(server, workers, { sessions: 50, rate: null }, 2_000, config.connectConcurrency);
-    const flows: BackendResult['flows'] = [];
-    for (const phase of config.phases) {
-      const runs: FlowRun[] = [];
-      for (let run = 1; run <= config.runs; run += 1) {
-        const result = await flowRun(
-          server,
-          workers,
-          phase,
-          config.durationMs,
-          config.connectConcurrency,
-        );
-        console.log(
-          `  flows, ${phaseName(phase)}, run ${run}: ${Math.round(result.flowsPerSec)} flows/s, ` +
-            `p99 ${result.firstP99.toFixed(1)} / ${result.completeP99.toFixed(1)} ms`,
-        );
-        runs.push(result);
-      }
-      flows.push({ phase, median: medianOf(runs), runs });
-    }
+    const flows = await runFlowPhases(oneServer(server), config.phases, config, workers);
     let ping: PingRun | null = null;
     if (config.pingMs > 0) {
       const [sessionId] = await createSessions(server.url, 1);
@@ -166,23 +143,26 @@ async function main(): Promise<void> {
   console.log(
     `config: backends ${config.backends.join(',')}; transports ${config.transports.join(',')}; flows ${config.phases.map(phaseName).join(', ')}; ` +
       `${config.runs} runs of ${config.durationMs / 1000} s; ${config.idleSockets} idle sockets; ` +
-      `${config.workers} worker processes`,
+      `${config.workers} worker processes; cluster phase ${config.cluster ? 'on' : 'off'}`,
   );
   const workers = startWorkers(config.workers);
   const results: BackendResult[] = [];
+  let cluster: ClusterResult | null = null;
   try {
     for (const backend of config.backends)
       for (const transport of config.transports)
         results.push(await benchBackend(backend, transport, config, workers));
+    if (config.cluster) cluster = await clusterPhase(config, workers, results);
   } finally {
     for (const worker of workers) worker.stop();
   }
   for (const result of results) console.log(formatBackend(result, config.runs));
+  if (cluster) console.log(formatCluster(cluster, config.runs));
   console.log(formatTransports(results));
-  console.log(formatTargets(results));
+  console.log(formatTargets(results, cluster ? clusterTargets(cluster) : []));
   await writeFile(
     join(ROOT, '.bench-results.json'),
-    JSON.stringify({ machine: await machine(), config, results }, null, 2),
+    JSON.stringify({ machine: await machine(), config, results, cluster }, null, 2),
   );
 }
 

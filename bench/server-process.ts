@@ -31,6 +31,8 @@ export interface BenchServer {
   transactions(): Promise<number>;
   /** Stops the process (the storage stays, for the next server). */
   stop(): Promise<void>;
+  /** SIGKILL, as a crash would; resolves once the process is gone. */
+  kill(): Promise<void>;
 }
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -66,12 +68,18 @@ export async function prepareStorage(
  */
 export async function startServer(
   storage: Storage,
-  options: { profileDir?: string | undefined; entry: string; transport: string },
+  options: {
+    profileDir?: string | undefined;
+    entry: string;
+    transport: string;
+    /** More environment (a cluster node's NATS_URL and NODE_ID). */
+    env?: Record<string, string>;
+  },
 ): Promise<BenchServer> {
   const server = await startServerProcess({
     entry: options.entry,
     nodeArgs: options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [],
-    env: { TRANSPORT: options.transport, ...storage.env },
+    env: { TRANSPORT: options.transport, ...storage.env, ...options.env },
   });
   return {
     backend: storage.backend,
@@ -90,7 +98,7 @@ export async function startServerProcess(options: {
   entry: string;
   nodeArgs?: readonly string[];
   env: Record<string, string>;
-}): Promise<{ pid: number; url: string; stop(): Promise<void> }> {
+}): Promise<{ pid: number; url: string; stop(): Promise<void>; kill(): Promise<void> }> {
   const { entry, nodeArgs = [], env } = options;
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
     cwd: ROOT,
@@ -112,7 +120,12 @@ export async function startServerProcess(options: {
     child.kill('SIGKILL');
     throw error;
   }
-  return { pid: child.pid!, url, stop: () => stopChild(child) };
+  return {
+    pid: child.pid!,
+    url,
+    stop: () => stopChild(child, 'SIGTERM'),
+    kill: () => stopChild(child, 'SIGKILL'),
+  };
 }
 
 function listeningUrl(child: ChildProcess): Promise<string> {
@@ -144,10 +157,10 @@ function listeningUrl(child: ChildProcess): Promise<string> {
   });
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+async function stopChild(child: ChildProcess, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
+  child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   await exited;
   clearTimeout(timer);
