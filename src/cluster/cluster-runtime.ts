@@ -219,33 +219,43 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
     }
   }
 
-  /** Sends a request to the session's owner; null when it should be placed here instead. */
+  /**
+   * Sends a request to the session's owner; null when it should be placed here instead. The
+   * request goes out first and the database is asked only when nobody answers it: a session
+   * served elsewhere costs no query here.
+   */
   async function toOwner(sessionId: string, request: BusRequest): Promise<BusReply | null> {
     for (let attempt = 1; attempt <= RETRIES; attempt += 1) {
-      const where = await placeable(sessionId);
-      if (where === 'none') throw new AppError('session_not_found', `no session ${sessionId}`, 404);
-      if (where === 'here') return null;
+      if (hosted.has(sessionId)) return null;
       try {
         const reply = await bus.forward(sessionId, request, forwardTimeoutMs);
-        if (!reply.ok && reply.error.code === 'session_moved') continue;
-        return reply;
+        if (reply.ok || reply.error.code !== 'session_moved') return reply;
+        await sleep(10 * attempt); // the node that answered has just let it go: look again
       } catch (error) {
-        // The owner is loading it, or has just let it go: look again shortly.
-        if (error instanceof NoOwnerResponding) {
+        if (error instanceof NoOwnerResponding || error instanceof BusUnavailable) {
+          // Nobody serves it: nobody alive owns it (place it here), or its owner is loading it
+          // or has just let it go (look again shortly).
+          const where = await placeable(sessionId);
+          if (where === 'none')
+            throw new AppError('session_not_found', `no session ${sessionId}`, 404);
+          if (where === 'here') return null;
+          if (error instanceof BusUnavailable) {
+            throw new AppError(
+              'cluster_unavailable',
+              `NATS is unreachable: the command cannot reach the node that owns session ${sessionId}; retry`,
+              503,
+              { retry_after_ms: 1_000 },
+            );
+          }
           await sleep(10 * attempt);
           continue;
         }
-        if (error instanceof BusUnavailable) {
-          throw new AppError(
-            'cluster_unavailable',
-            `NATS is unreachable: the command cannot reach the node that owns session ${sessionId}; retry`,
-            503,
-            { retry_after_ms: 1_000 },
-          );
-        }
         // Frozen or partitioned: once its lease is out, the session is placed here instead.
         if (error instanceof ForwardTimeout) {
-          if (await diesWithin(where.owner, forwardTimeoutMs)) continue;
+          const where = await placeable(sessionId);
+          if (where === 'none')
+            throw new AppError('session_not_found', `no session ${sessionId}`, 404);
+          if (where === 'here' || (await diesWithin(where.owner, forwardTimeoutMs))) continue;
           throw new AppError(
             'owner_unreachable',
             `the node that owns session ${sessionId} did not answer within ${forwardTimeoutMs} ms; retry`,
@@ -291,17 +301,16 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
 
     async function getSession(id: string): Promise<SessionView | undefined> {
       for (let attempt = 1; attempt <= RETRIES; attempt += 1) {
-        if ((await placeable(id)) === 'here') {
-          try {
-            return await runtime.getSession(id);
-          } catch (error) {
-            if (!(error instanceof SessionElsewhere)) throw error;
-            continue; // another node placed it first
-          }
+        if (!hosted.has(id)) {
+          const found = await remote(id, anonymous);
+          if (found !== 'here') return found?.view;
         }
-        const found = await remote(id, anonymous);
-        if (found === 'here') continue;
-        return found?.view;
+        try {
+          return await runtime.getSession(id);
+        } catch (error) {
+          if (!(error instanceof SessionElsewhere)) throw error;
+          // another node placed it first
+        }
       }
       throw new AppError('session_busy', `session ${id} is moving between nodes; retry`, 503, {
         retry_after_ms: 250,
