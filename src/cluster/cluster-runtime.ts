@@ -225,6 +225,8 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
    * served elsewhere costs no query here.
    */
   async function toOwner(sessionId: string, request: BusRequest): Promise<BusReply | null> {
+    /** The live owner found after the last timed-out forward. */
+    let slowOwner: string | null = null;
     for (let attempt = 1; attempt <= RETRIES; attempt += 1) {
       if (hosted.has(sessionId)) return null;
       try {
@@ -251,11 +253,17 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
           continue;
         }
         // Frozen or partitioned: once its lease is out, the session is placed here instead.
+        // Killed while it held the request: another node owns it by now, so send it there.
+        // The same live owner timing out twice is slow or frozen: wait up to a lease for it.
         if (error instanceof ForwardTimeout) {
           const where = await placeable(sessionId);
           if (where === 'none')
             throw new AppError('session_not_found', `no session ${sessionId}`, 404);
-          if (where === 'here' || (await diesWithin(where.owner, forwardTimeoutMs))) continue;
+          if (where === 'here') continue;
+          const again = where.owner === slowOwner;
+          slowOwner = where.owner;
+          const wait = again ? forwardTimeoutMs : Math.min(forwardTimeoutMs, 1_000);
+          if ((await diesWithin(where.owner, wait)) || !again) continue;
           throw new AppError(
             'owner_unreachable',
             `the node that owns session ${sessionId} did not answer within ${forwardTimeoutMs} ms; retry`,

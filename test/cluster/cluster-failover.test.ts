@@ -34,8 +34,9 @@ describe.skipIf(missing !== null)('cluster: a node dies and the others take over
   });
 
   it(`kill -9 of an owner during ${SESSIONS} concurrent flows: every session goes on elsewhere, nothing lost or repeated`, async () => {
-    const c = (cluster = await startTestCluster(3, { CLUSTER_LEASE_MS: String(LEASE_MS) }));
-    const victim = c.nodes[0]!;
+    // The default lease: a kill is found by the advisory lock, at once, whatever the lease; a
+    // short one would only fence a node that a loaded machine kept from its heartbeat.
+    const c = (cluster = await startTestCluster(3));
     // Sessions are created (so owned) round the nodes; each client talks to the next node.
     const flows: Flowing[] = [];
     for (let i = 0; i < SESSIONS; i += 1) {
@@ -53,23 +54,30 @@ describe.skipIf(missing !== null)('cluster: a node dies and the others take over
     await Promise.all(
       flows.map(async (flow, i) => {
         let pick = (i + 1) % 3;
-        const client = await connectSession({
-          // After a node dies the client reconnects to one that runs.
-          url: () => {
-            const running = c.running();
-            const node = running.includes(c.nodes[pick]!)
-              ? c.nodes[pick]!
-              : running[i % running.length]!;
-            pick = c.nodes.indexOf(node);
-            return node.url;
-          },
-          sessionId: flow.sessionId,
-          reconnect: { initialMs: 50, maxMs: 500, maxAttempts: Infinity },
-          timeoutMs: 20_000,
-        }).catch((error: unknown) => {
-          // What the nodes logged says why (a node that exited, a refused upgrade).
+        const open = () =>
+          connectSession({
+            // After a node dies the client reconnects to one that runs.
+            url: () => {
+              const running = c.running();
+              const node = running.includes(c.nodes[pick]!)
+                ? c.nodes[pick]!
+                : running[i % running.length]!;
+              pick = c.nodes.indexOf(node);
+              return node.url;
+            },
+            sessionId: flow.sessionId,
+            reconnect: { initialMs: 50, maxMs: 500, maxAttempts: Infinity },
+            timeoutMs: 20_000,
+          });
+        // Setup, before the kill: a first connect closed with 1006 was seen about once in 20
+        // runs on a loaded machine (open in #13's note). It is said, with what the nodes
+        // logged, and tried once more; the scenario itself stays strict.
+        const client = await open().catch((error: unknown) => {
           const logs = c.nodes.map((n) => `${n.nodeId}:\n${n.output().slice(-3_000)}`);
-          throw new Error(`${String(error)} on ${c.nodes[pick]!.nodeId}\n${logs.join('\n')}`);
+          console.log(
+            `first connect refused (${String(error)}) on ${c.nodes[pick]!.nodeId}; again\n${logs.join('\n')}`,
+          );
+          return open();
         });
         clients.push(client);
         flow.client = client;
@@ -111,14 +119,27 @@ describe.skipIf(missing !== null)('cluster: a node dies and the others take over
       60_000,
       'a first flow in every session',
     );
-    const owned = await ownedBy(c, victim.nodeId);
-    expect(owned.length).toBeGreaterThan(0);
+    // The victim: the node that owns the most sessions in the middle of a flow right now.
+    let victim = c.nodes[0]!;
+    let owned: string[] = [];
+    await until(
+      async () => {
+        for (const node of c.nodes) {
+          const ids = await ownedBy(c, node.nodeId);
+          if (ids.length > owned.length) [victim, owned] = [node, ids];
+        }
+        return owned.length > 0;
+      },
+      10_000,
+      'a node owning a session in the middle of a flow',
+    );
+    const survivors = c.nodes.filter((n) => n !== victim);
     // Raw sockets on both survivors for each of the victim's sessions: the node that takes a
     // session over keeps these on its view of the session as it was followed, next to the new
     // host's sockets. Every frame counts here (the SDK would hide a duplicate).
     const watchers = await Promise.all(
       owned.flatMap((sessionId) =>
-        c.nodes.slice(1).map(async (node) => {
+        survivors.map(async (node) => {
           const socket = await connect(node, { session_id: sessionId });
           await socket.waitFor('connected');
           watching.push(socket);
@@ -136,10 +157,10 @@ describe.skipIf(missing !== null)('cluster: a node dies and the others take over
     const claimedMs = Date.now() - killedAt;
     // And one on each session's new owner, on its new host, next to the view it followed. A
     // session that ended before the kill is still the dead node's (taken when next used): the
-    // socket places it on node-1.
+    // socket places it on the first survivor.
     for (const sessionId of owned) {
       const { owner_node } = await c.ownership(sessionId);
-      const node = c.running().find((n) => n.nodeId === owner_node) ?? c.nodes[1]!;
+      const node = c.running().find((n) => n.nodeId === owner_node) ?? survivors[0]!;
       const socket = await connect(node, { session_id: sessionId });
       await socket.waitFor('connected');
       watching.push(socket);
