@@ -14,7 +14,7 @@ import {
 import { BusUnavailable, ForwardTimeout, NoOwnerResponding } from './bus-errors.ts';
 import type { Liveness } from './cluster-ports.ts';
 import type { Store } from '../store/store.ts';
-import type { BusReply, BusRequest, SessionViewReply } from './command-wire.ts';
+import type { BusReply, BusRequest, CommandRequest, SessionViewReply } from './command-wire.ts';
 import type { FollowerSet } from './follower-set.ts';
 import type { Bus } from './nats-bus.ts';
 import { createRemoteSessions } from './remote-session.ts';
@@ -53,6 +53,12 @@ export interface ClusterNode {
 }
 
 const RETRIES = 8;
+/** The status a decision leaves its request in. */
+const DECIDED_AS: Partial<Record<Command['type'], string>> = {
+  approve: 'approved',
+  reject: 'rejected',
+  edit: 'edited',
+};
 /** Sessions of a dead node claimed and restored at once by a takeover. */
 const TAKEOVER_LANES = 16;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -227,10 +233,15 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
   async function toOwner(sessionId: string, request: BusRequest): Promise<BusReply | null> {
     /** The live owner found after the last timed-out forward. */
     let slowOwner: string | null = null;
+    /** Sent again after a forward timed out: the first may have been applied. */
+    let resent = false;
     for (let attempt = 1; attempt <= RETRIES; attempt += 1) {
       if (hosted.has(sessionId)) return null;
       try {
         const reply = await bus.forward(sessionId, request, forwardTimeoutMs);
+        if (resent && 'command' in request && (await decidedBefore(request, reply))) {
+          return { ok: true };
+        }
         if (reply.ok || reply.error.code !== 'session_moved') return reply;
         await sleep(10 * attempt); // the node that answered has just let it go: look again
       } catch (error) {
@@ -260,6 +271,7 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
           if (where === 'none')
             throw new AppError('session_not_found', `no session ${sessionId}`, 404);
           if (where === 'here') continue;
+          resent = true;
           const again = where.owner === slowOwner;
           slowOwner = where.owner;
           const wait = again ? forwardTimeoutMs : Math.min(forwardTimeoutMs, 1_000);
@@ -280,6 +292,20 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
       503,
       { retry_after_ms: 250 },
     );
+  }
+
+  /**
+   * A decision sent again after its forward timed out (its owner died holding it), refused as
+   * already decided, that the same user made the same way: its first send was applied, and
+   * that is its answer.
+   */
+  async function decidedBefore(request: CommandRequest, reply: BusReply): Promise<boolean> {
+    const { command } = request;
+    const status = DECIDED_AS[command.type];
+    if (reply.ok || reply.error.code !== 'approval_already_decided' || !status) return false;
+    if (!('request_id' in command)) return false;
+    const approval = await store.getApproval(command.request_id);
+    return approval?.status === status && approval.decided_by === request.by;
   }
 
   function thrown(reply: Extract<BusReply, { ok: false }>): AppError {
