@@ -70,7 +70,7 @@ describe.skipIf(missing !== null)('cluster: a node dies and the others take over
             timeoutMs: 20_000,
           });
         // Setup, before the kill: a first connect closed with 1006 was seen about once in 20
-        // runs on a loaded machine (open in #13's note). It is said, with what the nodes
+        // runs on a loaded machine, cause not found yet. It is said, with what the nodes
         // logged, and tried once more; the scenario itself stays strict.
         const client = await open().catch((error: unknown) => {
           const logs = c.nodes.map((n) => `${n.nodeId}:\n${n.output().slice(-3_000)}`);
