@@ -21,18 +21,49 @@ interface Call extends CallSpec {
   /** The connection the message went out on; null while it waits to be sent. */
   sentOn: number | null;
   lost: boolean;
+  /** The approval request a decision decides (approve, reject, edit). */
+  decides: string | undefined;
+  /** Sent again after its connection dropped: its first send may have been applied. */
+  resent: boolean;
   resolve(event: OutboundEvent): void;
   reject(error: SessionClientError): void;
 }
 
+/** Events that decide an approval request for good. */
+const FINAL = new Set(['approved', 'edit_approved', 'rejected', 'approval_expired']);
+/** How long a resent decision refused as already decided waits to see how it was decided. */
+const DECIDED_GRACE_MS = 5_000;
+
 /** Calls waiting for their answer, correlated by client `id` and by the events they cause. */
 export function createCallTable(timeoutMs: number) {
   const calls = new Map<string, Call>();
+  /** How each request a pending decision decides was decided, once an event said so. */
+  const decided = new Map<string, OutboundEvent>();
+  /** Resent decisions refused as already decided, waiting for how: the refusal to give. */
+  const refused = new Map<Call, SessionClientError>();
 
   function settle(call: Call, outcome: { event: OutboundEvent } | { error: SessionClientError }) {
     calls.delete(call.id);
+    refused.delete(call);
+    const request = call.decides;
+    if (request !== undefined && ![...calls.values()].some((c) => c.decides === request))
+      decided.delete(request);
     if ('event' in outcome) call.resolve(outcome.event);
     else call.reject(outcome.error);
+  }
+
+  /**
+   * A decision sent again after a drop, refused as already decided: most likely its first send
+   * was applied. It settles as the request was decided (its own event, which may still be on
+   * its way), and with the refusal when the request went another way or nothing says so soon.
+   */
+  function onRefusedResend(call: Call, error: SessionClientError): void {
+    const seen = call.decides === undefined ? undefined : decided.get(call.decides);
+    if (seen) return settle(call, call.settles(seen, null) ? { event: seen } : { error });
+    refused.set(call, error);
+    setTimeout(() => {
+      if (refused.has(call)) settle(call, { error });
+    }, DECIDED_GRACE_MS);
   }
 
   return {
@@ -46,6 +77,8 @@ export function createCallTable(timeoutMs: number) {
           ...spec,
           sentOn: null,
           lost: false,
+          decides: decisionOf(spec.frame),
+          resent: false,
           resolve(event) {
             clearTimeout(timer);
             resolve(event);
@@ -67,22 +100,34 @@ export function createCallTable(timeoutMs: number) {
 
     /** A stored event or a pong: resolves the calls it completes. */
     onEvent(event: OutboundEvent, before: SessionState | null): void {
+      const request = FINAL.has(event.type) ? requestOf(event) : undefined;
       for (const call of [...calls.values()]) {
         if (call.settles(event, before)) settle(call, { event });
+        else if (request !== undefined && call.decides === request) {
+          decided.set(request, event);
+          const error = refused.get(call);
+          if (error) settle(call, { error });
+        }
       }
     },
 
     /** An error that answers a call's id rejects that call. */
     onError(event: OutboundOf<'error'>): void {
       const call = event.data.id === undefined ? undefined : calls.get(event.data.id);
-      if (call) settle(call, { error: SessionClientError.fromEvent(event) });
+      if (!call) return;
+      const error = SessionClientError.fromEvent(event);
+      if (call.resent && call.decides !== undefined && error.code === 'approval_already_decided')
+        return onRefusedResend(call, error);
+      settle(call, { error });
     },
 
     connectionLost(connection: number): void {
       for (const call of calls.values()) {
         if (call.sentOn !== connection) continue;
-        if (call.retry === 'resend') call.sentOn = null;
-        else call.lost = true;
+        if (call.retry === 'resend') {
+          call.sentOn = null;
+          call.resent = true;
+        } else call.lost = true;
       }
     },
 
@@ -103,6 +148,19 @@ export function createCallTable(timeoutMs: number) {
       for (const call of [...calls.values()]) settle(call, { error });
     },
   };
+}
+
+/** The request id of an approve, reject or edit message. */
+function decisionOf(frame: string): string | undefined {
+  const message = JSON.parse(frame) as { type?: unknown; request_id?: unknown };
+  const decides =
+    message.type === 'approve' || message.type === 'reject' || message.type === 'edit';
+  return decides && typeof message.request_id === 'string' ? message.request_id : undefined;
+}
+
+function requestOf(event: OutboundEvent): string | undefined {
+  const id = (event.data as { request_id?: unknown }).request_id;
+  return typeof id === 'string' ? id : undefined;
 }
 
 function timeoutText(spec: CallSpec): string {

@@ -171,6 +171,65 @@ describe('session client stream', () => {
     await client.close();
   });
 
+  it('takes a resent approve refused as already decided for made, once the request shows approved', async () => {
+    const server = fakeServer();
+    const { client } = await started(server, 3);
+    const approving = client.approve('req_1');
+    const other = client.approve('req_2');
+    await tick();
+    server.drop();
+    await reconnected(server, client);
+    server.emit(connected(3));
+    await tick();
+    const [first, second] = server.sent() as { id: string }[];
+    const refusal = (id: string, request: string): OutboundEvent => ({
+      type: 'error',
+      ...base,
+      seq: 3,
+      state: 'awaiting_approval',
+      data: {
+        code: 'approval_already_decided',
+        message: 'already approved',
+        id,
+        request_id: request,
+      },
+    });
+    // The first send was applied before the drop; its event comes after the refusal.
+    server.emit(refusal(first!.id, 'req_1'));
+    server.emit(refusal(second!.id, 'req_2'));
+    const decided = (type: 'approved' | 'rejected', seq: number, request: string) =>
+      server.emit({
+        type,
+        ...base,
+        seq,
+        state: 'executing',
+        data: { request_id: request, call_id: 'call_1', decided_by: 'u', reason: 'no' },
+      } as unknown as OutboundEvent);
+    decided('approved', 4, 'req_1');
+    // Decided the other way (by someone else): the refusal stands.
+    decided('rejected', 5, 'req_2');
+    expect((await approving).type).toBe('approved');
+    await expect(other).rejects.toMatchObject({ code: 'approval_already_decided' });
+    await client.close();
+  });
+
+  it('refuses an approve as already decided at once when it was sent only once', async () => {
+    const server = fakeServer();
+    const { client } = await started(server, 3);
+    const approving = client.approve('req_1');
+    await tick();
+    const [sent] = server.sent() as { id: string }[];
+    server.emit({
+      type: 'error',
+      ...base,
+      seq: 3,
+      state: 'awaiting_approval',
+      data: { code: 'approval_already_decided', message: 'already approved', id: sent!.id },
+    });
+    await expect(approving).rejects.toMatchObject({ code: 'approval_already_decided' });
+    await client.close();
+  });
+
   it('settles an execute lost in flight from the replay, or reports connection_lost', async () => {
     const server = fakeServer();
     const { client } = await started(server);
