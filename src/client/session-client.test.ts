@@ -62,6 +62,15 @@ const thinking = (seq: number, command: string): OutboundEvent => ({
   data: { execution_id: 'exec_1', command, plan_steps: null },
 });
 
+/** The answer to the call `id`: its approval request was decided already. */
+const alreadyDecided = (seq: number, id: string): OutboundEvent => ({
+  type: 'error',
+  ...base,
+  seq,
+  state: 'awaiting_approval',
+  data: { code: 'approval_already_decided', message: 'already approved', id },
+});
+
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 5));
 
 async function started(server: ReturnType<typeof fakeServer>, lastSeq = 0) {
@@ -182,21 +191,9 @@ describe('session client stream', () => {
     server.emit(connected(3));
     await tick();
     const [first, second] = server.sent() as { id: string }[];
-    const refusal = (id: string, request: string): OutboundEvent => ({
-      type: 'error',
-      ...base,
-      seq: 3,
-      state: 'awaiting_approval',
-      data: {
-        code: 'approval_already_decided',
-        message: 'already approved',
-        id,
-        request_id: request,
-      },
-    });
     // The first send was applied before the drop; its event comes after the refusal.
-    server.emit(refusal(first!.id, 'req_1'));
-    server.emit(refusal(second!.id, 'req_2'));
+    server.emit(alreadyDecided(3, first!.id));
+    server.emit(alreadyDecided(3, second!.id));
     const decided = (type: 'approved' | 'rejected', seq: number, request: string) =>
       server.emit({
         type,
@@ -219,13 +216,7 @@ describe('session client stream', () => {
     const approving = client.approve('req_1');
     await tick();
     const [sent] = server.sent() as { id: string }[];
-    server.emit({
-      type: 'error',
-      ...base,
-      seq: 3,
-      state: 'awaiting_approval',
-      data: { code: 'approval_already_decided', message: 'already approved', id: sent!.id },
-    });
+    server.emit(alreadyDecided(3, sent!.id));
     await expect(approving).rejects.toMatchObject({ code: 'approval_already_decided' });
     await client.close();
   });

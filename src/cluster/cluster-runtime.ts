@@ -212,6 +212,13 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
     return (await liveness.isDead(own.owner_node)) ? 'here' : { owner: own.owner_node };
   }
 
+  /** As placeable, for a session that must exist: `session_not_found` when it does not. */
+  async function placeableOrGone(sessionId: string): Promise<'here' | { owner: string }> {
+    const where = await placeable(sessionId);
+    if (where === 'none') throw new AppError('session_not_found', `no session ${sessionId}`, 404);
+    return where;
+  }
+
   /**
    * After an owner did not answer: whether it is dead (its lock free, or its heartbeat a
    * lease old) within one more lease. A frozen owner is; a merely slow one is not.
@@ -248,9 +255,7 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
         if (error instanceof NoOwnerResponding || error instanceof BusUnavailable) {
           // Nobody serves it: nobody alive owns it (place it here), or its owner is loading it
           // or has just let it go (look again shortly).
-          const where = await placeable(sessionId);
-          if (where === 'none')
-            throw new AppError('session_not_found', `no session ${sessionId}`, 404);
+          const where = await placeableOrGone(sessionId);
           if (where === 'here') return null;
           if (error instanceof BusUnavailable) {
             throw new AppError(
@@ -267,9 +272,7 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
         // Killed while it held the request: another node owns it by now, so send it there.
         // The same live owner timing out twice is slow or frozen: wait up to a lease for it.
         if (error instanceof ForwardTimeout) {
-          const where = await placeable(sessionId);
-          if (where === 'none')
-            throw new AppError('session_not_found', `no session ${sessionId}`, 404);
+          const where = await placeableOrGone(sessionId);
           if (where === 'here') continue;
           resent = true;
           const again = where.owner === slowOwner;
