@@ -216,7 +216,7 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
 
   /**
    * Passivated between the upgrade's lookup and the open (it held nothing yet): the socket
-   * goes on with the session as it comes back from its snapshot, from the same afterSeq.
+   * goes on with the session as it comes back from its snapshot (from the last_seq it asked for).
    */
   function resume(conn: Connection): void {
     const { state } = conn;
@@ -243,7 +243,10 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
     // Dropped while this socket was being upgraded: it resumes on the restored session.
     if (session.isBroken()) return conn.end(1012, 'session restored: resume with last_seq');
     if (session.isRetired()) return resume(conn);
-    const afterSeq = state.afterSeq ?? session.lastSeq();
+    // Without a last_seq, the events after the one `connected` reports: taken with it, here,
+    // not at the open (the session may move on before this runs), and before any message of
+    // this socket is handled.
+    const afterSeq = (state.afterSeq ??= session.lastSeq());
     state.log.debug('socket open');
     reply(conn, 'connected', {
       session_id: session.id,
@@ -304,8 +307,6 @@ export function createSocketHub(deps: SocketHubDeps): SocketHub {
         const ms = Math.min(MAX_TIMER_MS, Math.max(0, expiresAt - Date.now()));
         conn.state.expiry = setTimeout(() => conn.end(4001, 'token expired'), ms);
       }
-      // Fixed now, before any message of this socket can move the session on.
-      conn.state.afterSeq ??= conn.state.session.lastSeq();
       conn.state.release = conn.state.session.hold();
       // Nothing is sent from inside the upgrade: with uWS 20.30, a send from inside the corked
       // upgrade can make uWS close the new socket right away (uWebSockets.js#1108).
