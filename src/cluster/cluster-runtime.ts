@@ -329,7 +329,7 @@ export function createClusterNode(deps: ClusterNodeDeps): ClusterNode {
     if (reply === null) return 'here';
     if (!reply.ok) throw thrown(reply);
     if (!reply.view) return undefined;
-    return { view: remotes.view(sessionId, reply.view), reply: reply.view };
+    return { view: await remotes.view(sessionId, reply.view), reply: reply.view };
   }
 
   function wrap(runtime: SessionRuntime): SessionService {
