@@ -1,13 +1,17 @@
-import { existsSync } from 'node:fs';
 import { createDurableData, withDirectDb, type DurableData } from '../durability/durable-data.ts';
 import { runToEnd, startServer, type ServerProcess } from '../durability/server-process.ts';
-import { NATS_SERVER_PATH, startNatsServer, type TestNatsServer } from '../support/nats-server.ts';
+import {
+  hasNatsServer,
+  NATS_SERVER_PATH,
+  startNatsServer,
+  type TestNatsServer,
+} from '../support/nats-server.ts';
 
 /** Why the cluster scenarios cannot run here, or null. */
 export function clusterMissing(): string | null {
   if (!process.env['DATABASE_URL'])
     return 'the cluster scenarios (cluster mode runs on PostgreSQL: set DATABASE_URL)';
-  if (!existsSync(NATS_SERVER_PATH))
+  if (!hasNatsServer())
     return `the cluster scenarios (no nats-server at ${NATS_SERVER_PATH}: apt-get install nats-server)`;
   return null;
 }

@@ -10,7 +10,7 @@ import {
 import { errorOf, type BusRequest, type CommandRequest } from '../../src/cluster/command-wire.ts';
 import { connectBus, type Bus, type BusFrame, type BusStatus } from '../../src/cluster/nats-bus.ts';
 import { AppError } from '../../src/errors.ts';
-import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts';
+import { hasNatsServer, startNatsServer, type TestNatsServer } from '../support/nats-server.ts';
 
 const logger = pino({ level: 'silent' });
 
@@ -37,7 +37,7 @@ function statuses(bus: Bus): BusStatus[] {
   return seen;
 }
 
-describe('the NATS bus', () => {
+describe.skipIf(!hasNatsServer())('the NATS bus', () => {
   let server: TestNatsServer;
   let a: Bus;
   let b: Bus;
@@ -204,7 +204,7 @@ describe('the NATS bus', () => {
   });
 });
 
-describe('the NATS bus while NATS restarts', () => {
+describe.skipIf(!hasNatsServer())('the NATS bus while NATS restarts', () => {
   let server: TestNatsServer;
   let a: Bus;
   let b: Bus;

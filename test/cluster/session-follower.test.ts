@@ -11,7 +11,7 @@ import { eventFrame } from '../../src/protocol/event-frame.ts';
 import type { OutboundEvent } from '../../src/protocol/outbound.ts';
 import { createMemoryStore } from '../../src/store/memory-store.ts';
 import type { Store } from '../../src/store/store.ts';
-import { startNatsServer, type TestNatsServer } from '../support/nats-server.ts';
+import { hasNatsServer, startNatsServer, type TestNatsServer } from '../support/nats-server.ts';
 import { openTestStore, testBackends } from '../support/stores.ts';
 import { createSessionLog, makeDelta, makeEvent, stateOf } from './session-log.ts';
 
@@ -27,7 +27,7 @@ async function subscriber(follower: SessionFollower, afterSeq: number) {
   return { seqs, unsubscribe };
 }
 
-describe('a session follower', () => {
+describe.skipIf(!hasNatsServer())('a session follower', () => {
   let server: TestNatsServer;
   let owner: Bus;
   let node: Bus;
@@ -260,7 +260,7 @@ describe('a session follower', () => {
   });
 });
 
-describe('a session follower while NATS restarts', () => {
+describe.skipIf(!hasNatsServer())('a session follower while NATS restarts', () => {
   it('catches up from the log on reconnect, what was stored while NATS was down', async () => {
     const server = await startNatsServer();
     const owner = await connectBus({ url: server.url, nodeId: 'owner', logger });
@@ -298,7 +298,7 @@ describe('a session follower while NATS restarts', () => {
   });
 });
 
-describe.each(testBackends())('the follower set on %s', (backend) => {
+describe.skipIf(!hasNatsServer()).each(testBackends())('the follower set on %s', (backend) => {
   let server: TestNatsServer;
   let owner: Bus;
   let node: Bus;

@@ -1,10 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const NATS_SERVER_PATH = process.env['NATS_SERVER_PATH'] ?? '/usr/sbin/nats-server';
+
+/** Whether the NATS tests can start a server of their own here. */
+export const hasNatsServer = (): boolean => existsSync(NATS_SERVER_PATH);
 
 /** A nats-server of a test's own, on a free loopback port (never the shared one on 4222). */
 export interface TestNatsServer {
