@@ -138,6 +138,10 @@ export async function connectBus(options: BusOptions): Promise<Bus> {
         failWaiting(new BusUnavailable('the cluster bus is closed'));
         emit('disconnected');
       } else if (status.type === 'reconnect') {
+        // Usable once the server has this connection's subscriptions again (sent on reconnect):
+        // a follower reads the log on 'reconnected', and an event stored after that read but
+        // published before its subscription was back would be missed until the next one.
+        await flushed();
         connected = true;
         log.info({ server: status.server }, 'NATS reconnected');
         emit('reconnected');
@@ -160,13 +164,17 @@ export async function connectBus(options: BusOptions): Promise<Bus> {
    * subscriptions are sent again on reconnect), and within FLUSH_MS if it does not answer.
    */
   async function settled(): Promise<void> {
-    if (!connected) return;
+    if (connected) await flushed();
+  }
+
+  /** The server has what was sent so far, or FLUSH_MS have passed, or the flush failed. */
+  async function flushed(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, FLUSH_MS)));
     try {
       await Promise.race([nc.flush(), late]);
     } catch (error) {
-      log.debug({ err: error }, 'flush after a (un)subscribe failed');
+      log.debug({ err: error }, 'NATS flush failed');
     } finally {
       clearTimeout(timer);
     }
