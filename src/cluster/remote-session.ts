@@ -37,7 +37,7 @@ export function createRemoteSessions(followers: FollowerSet) {
   async function view(sessionId: string, answer: OwnerAnswer): Promise<SessionView> {
     const entry = views.get(sessionId) ?? created(sessionId, answer);
     entry.answer = answer;
-    await caughtUp(entry.follower, answer.last_seq);
+    if (entry.follower.lastSeq() < answer.last_seq) await entry.follower.catchUp();
     return entry.view;
   }
 
@@ -66,11 +66,8 @@ export function createRemoteSessions(followers: FollowerSet) {
       pendingApprovals: () => entry.answer.pending_approvals,
       onDelta: (listener) => follower.onDelta(listener),
       streaming: () => follower.streaming(),
-      // A client that saw events on another node may be ahead of this follower.
-      subscribe: async (afterSeq, listener, onLive, pace) => {
-        await caughtUp(follower, afterSeq);
-        return follower.subscribe(afterSeq, listener, onLive, pace);
-      },
+      subscribe: (afterSeq, listener, onLive, pace) =>
+        follower.subscribe(afterSeq, listener, onLive, pace),
       hold() {
         holders += 1;
         clearTimeout(idle);
@@ -88,11 +85,6 @@ export function createRemoteSessions(followers: FollowerSet) {
     views.set(sessionId, entry);
     idleLater();
     return entry;
-  }
-
-  /** Fills the follower from the log when it has delivered less than `seq`. */
-  async function caughtUp(follower: SessionFollower, seq: number): Promise<void> {
-    if (follower.lastSeq() < seq) await follower.catchUp();
   }
 
   return {

@@ -14,7 +14,10 @@ export interface SessionFollower {
   state(): SessionState;
   /** The seq of the last event delivered (every one up to it, in order). */
   lastSeq(): number;
-  /** As SessionHost.subscribe: stored events after afterSeq from the log, then live ones. */
+  /**
+   * As SessionHost.subscribe: stored events after afterSeq from the log, then live ones. An
+   * afterSeq past lastSeq() first catches up from the log.
+   */
   subscribe(
     afterSeq: number,
     listener: EventListener,
@@ -193,8 +196,12 @@ export function createSessionFollower(deps: SessionFollowerDeps): SessionFollowe
     id: sessionId,
     state: () => state,
     lastSeq: () => delivered,
-    subscribe: (afterSeq, listener, onLive, pace) =>
-      fanout.subscribe(afterSeq, listener, onLive, pace),
+    async subscribe(afterSeq, listener, onLive, pace) {
+      // A subscriber that saw events on another node may be ahead of this follower: it goes
+      // live once they are delivered here too, or a broadcast it joins would repeat them.
+      if (afterSeq > delivered && !closed) await fill();
+      return fanout.subscribe(afterSeq, listener, onLive, pace);
+    },
     onDelta(listener) {
       deltaListeners.add(listener);
       return () => void deltaListeners.delete(listener);
